@@ -1,0 +1,170 @@
+"""`career-assistant`: a thin shell over the Python API. All behaviour lives below it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.config import BUNDLED_CORPUS, EMBEDDING_BACKENDS, Settings
+from assistant.errors import CareerAssistantError, UserError
+
+EXAMPLES = """\
+examples:
+  career-assistant ingest --bundled                 build the store from the bundled corpus
+  career-assistant ingest exports/ notes.md         add your own postings and articles
+  career-assistant ingest jobs.csv --columns title=Position,city=Location,salary=Pay --source MyBoard
+  career-assistant ingest exports/ --prune          also drop records of files that were deleted
+  career-assistant stats                            what the store holds
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        store=getattr(args, "store", None), embedding_backend=getattr(args, "embedding_backend", None)
+    )
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.layouts import load_mapping_file, parse_column_mapping
+    from ingest.pipeline import IngestOptions, ingest
+
+    paths = [Path(p) for p in args.paths]
+    if args.bundled:
+        paths.append(BUNDLED_CORPUS)
+    if not paths:
+        raise UserError("nothing to ingest: give files or folders, or --bundled for the bundled corpus")
+    columns: dict[str, str] = {}
+    if args.columns_file:
+        columns.update(load_mapping_file(Path(args.columns_file)))
+    if args.columns:
+        columns.update(parse_column_mapping(args.columns))
+    if args.scrape_date:
+        from datetime import date
+
+        try:
+            date.fromisoformat(args.scrape_date)
+        except ValueError:
+            raise UserError(f"--scrape-date must be YYYY-MM-DD, got {args.scrape_date!r}") from None
+    options = IngestOptions(
+        columns=columns, source=args.source, scrape_date=args.scrape_date, prune=args.prune, rebuild=args.rebuild
+    )
+    settings = _settings(args)
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"… {message}", file=sys.stderr, flush=True)
+
+    report = ingest(paths, settings, options, progress=say)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from assistant.market import PostingsTable
+    from assistant.store import current_generation, read_manifest
+
+    settings = _settings(args)
+    gen = current_generation(settings.store) if settings.store.is_dir() else None
+    if gen is None:
+        raise UserError(f"no store at {settings.store}. Hint: run `career-assistant ingest --bundled` first.")
+    manifest = read_manifest(gen)
+    with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+        stats = table.stats()
+    stats["store"] = str(settings.store)
+    stats["embedding_model"] = manifest.get("embedding_model")
+    stats["updated"] = manifest.get("updated")
+    stats["files"] = len(manifest.get("files", {}))
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, default=str, indent=1))
+    else:
+        print(render_stats(stats))
+    return 0
+
+
+def render_stats(stats: dict[str, Any]) -> str:
+    """`career-assistant stats` as text."""
+    lines = [
+        f"store {stats['store']} · {stats['files']} files · model {stats['embedding_model']} · updated {stats['updated']}",
+        f"postings: {stats['postings']:,} distinct (from {stats.get('rows', 0):,} rows)",
+    ]
+    for s in stats["sources"]:
+        lines.append(
+            f"  {s['source']:<10} {s['postings']:>6,} postings  {s['first'] or '?'} to {s['last'] or '?'}"
+            f"  salary known {s['with_salary'] / s['postings']:.0%}  skills known {s['with_skills'] / s['postings']:.0%}"
+            f"  near-duplicates {s['near_duplicates']:,}"
+        )
+    lines.append(f"cities: {stats.get('city_count', 0)} · top: " + ", ".join(f"{c} {n:,}" for c, n in stats["cities"]))
+    lines.append("role families: " + ", ".join(f"{r} {n:,}" for r, n in stats["roles"]))
+    lines.append("top skills: " + ", ".join(f"{k} {n:,}" for k, n in stats["skills"]))
+    lines.append(f"articles: {len(stats['articles'])}")
+    for source_file, title, chunks in stats["articles"]:
+        lines.append(f"  {source_file} · {chunks} chunks · {title}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="career-assistant",
+        description="Evidence-based answers about tech jobs: skills in demand, pay, cities, repositioning.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_store(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", help="store folder (default: ./vectorstore or $CAREER_ASSISTANT_STORE)")
+        p.add_argument("--embedding-backend", choices=EMBEDDING_BACKENDS, help="how the embedding model runs")
+
+    p = sub.add_parser(
+        "ingest",
+        help="add postings (.csv .tsv .json .jsonl .xlsx) and articles (.txt .md .html .pdf) to the store",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="*", help="files or folders (folders are read recursively)")
+    p.add_argument("--bundled", action="store_true", help="also ingest the corpus that ships with the package")
+    with_store(p)
+    p.add_argument("--columns", help="map fields to your headers: title=职位,city=城市,salary=薪资,date=...,company=...")
+    p.add_argument("--columns-file", help="the same mapping as a JSON file")
+    p.add_argument("--source", help="name of the job board for files in an unknown layout")
+    p.add_argument("--scrape-date", help="YYYY-MM-DD the files were scraped (resolves 今天/昨天 dates)")
+    p.add_argument("--prune", action="store_true", help="remove records of files that no longer exist")
+    p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("stats", help="what the store holds")
+    with_store(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except CareerAssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the store is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

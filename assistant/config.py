@@ -1,0 +1,98 @@
+"""One frozen Settings object, read by the CLI, the API, the tests and the docs alike.
+
+Values come from defaults, then `CAREER_ASSISTANT_*` environment variables, then explicit
+overrides (CLI flags or keyword arguments), and are validated once, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import UserError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+#: The corpus shipped inside the `ingest` package: seed articles and three openly licensed posting sets.
+BUNDLED_CORPUS = PACKAGE_ROOT.parent / "ingest" / "corpus"
+#: Vocabularies (cities, roles, skills) kept as data, read by both ingest and the assistant.
+VOCAB_DIR = PACKAGE_ROOT / "data"
+
+EMBEDDING_BACKENDS = ("onnx-int8", "onnx", "torch")
+ENV_PREFIX = "CAREER_ASSISTANT_"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "career-assistant"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: Path = Path("vectorstore")
+    """Folder of the on-disk store (Chroma collections, postings table, manifest)."""
+
+    embedding_model: Path | None = None
+    """A local sentence-transformers model folder; None means the packaged all-MiniLM-L6-v2."""
+
+    embedding_backend: str = "onnx-int8"
+    """How the model runs: `onnx-int8` (fastest, cosine 0.99 to fp32), `onnx` (fp32) or `torch`."""
+
+    model_cache: Path = _default_cache()
+    """Where the ONNX export of the model is kept between runs."""
+
+    embed_batch_size: int = 64
+    """Texts per embedding batch."""
+
+    max_file_mb: float = 200.0
+    """Files larger than this are refused by ingest (a guard against the wrong file)."""
+
+    def __post_init__(self) -> None:
+        if self.embedding_backend not in EMBEDDING_BACKENDS:
+            raise UserError(
+                f"unknown embedding backend {self.embedding_backend!r}; expected one of "
+                f"{', '.join(EMBEDDING_BACKENDS)}"
+            )
+        if self.embed_batch_size < 1:
+            raise UserError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
+        if self.max_file_mb <= 0:
+            raise UserError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if self.embedding_model is not None and not Path(self.embedding_model).is_dir():
+            raise UserError(
+                f"embedding model folder {self.embedding_model} does not exist. "
+                "Hint: pass a local sentence-transformers model folder, or leave it unset for the packaged one."
+            )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `CAREER_ASSISTANT_<FIELD>` variables, then non-None `overrides`."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = _coerce(name, value) if isinstance(value, str) else value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(name: str, raw: str) -> Any:
+    if name in ("store", "embedding_model", "model_cache"):
+        return Path(raw).expanduser()
+    if name == "embed_batch_size":
+        try:
+            return int(raw)
+        except ValueError:
+            raise UserError(f"{ENV_PREFIX}EMBED_BATCH_SIZE must be a whole number, got {raw!r}") from None
+    if name == "max_file_mb":
+        try:
+            return float(raw)
+        except ValueError:
+            raise UserError(f"{ENV_PREFIX}MAX_FILE_MB must be a number, got {raw!r}") from None
+    return raw

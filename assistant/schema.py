@@ -1,0 +1,85 @@
+"""Plain domain types shared by ingest and the assistant (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One job posting after normalization; salaries are monthly CNY.
+
+    `months_per_year` is the number of monthly salaries paid a year when the posting says so
+    (`·13薪`), else None (12 is the usual assumption but it is not invented here).
+    """
+
+    posting_id: str
+    source: str
+    source_file: str
+    row: int
+    board_job_id: str | None
+    title: str
+    company: str | None
+    city: str | None
+    city_raw: str | None
+    district: str | None
+    salary_raw: str | None
+    salary_min: float | None
+    salary_max: float | None
+    salary_period: str | None
+    months_per_year: int | None
+    posted: date | None
+    posted_raw: str | None
+    date_precision: str  # "exact", "relative" (resolved against the scrape date) or "unknown"
+    role_family: str
+    skills: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    experience: str | None = None
+    education: str | None = None
+    description: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as read from a file."""
+
+    article_id: str
+    source_file: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A paragraph-aware piece of an article, the unit that is embedded and cited."""
+
+    chunk_id: str
+    article_id: str
+    source_file: str
+    title: str
+    position: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a claim comes from: a file, a locator in it, and the quoted text."""
+
+    source_file: str
+    locator: str
+    text: str
+    kind: str  # "posting" or "article"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number computed exactly from the postings table."""
+
+    name: str
+    value: float | int | str
+    n: int
+    filters: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    period: str = ""

@@ -1,0 +1,3 @@
+"""Turns job-board exports and article folders into a career-assistant store."""
+
+from __future__ import annotations

@@ -1,0 +1,348 @@
+"""One ingest run: find files, parse what changed, stage a new store generation, embed, commit.
+
+Data flows one way: load → validate → normalize → summarize → de-duplicate → embed → write.
+Unchanged files (same bytes, same options, same parser) cost a hash and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.config import BUNDLED_CORPUS, VOCAB_DIR, Settings
+from assistant.errors import InputFileError
+from assistant.market import PostingsTable
+from assistant.schema import Chunk
+from ingest.articles import chunk_article, read_article
+from ingest.layouts import LAYOUT_DIR, resolve_layout
+from ingest.postings import ParsedPostings, parse_postings
+from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, read_table
+from ingest.report import FileResult, IngestReport
+from ingest.sync import sync_vectors
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+# Documentation and licence files that sit beside data in folders; named explicitly, they are read.
+_FOLDER_SKIP = ("readme", "license", "licence", "notice", "copying", "attribution")
+
+
+@dataclass
+class IngestOptions:
+    """How to read postings files that are not in a known layout, and what to do with the store."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    scrape_date: str | None = None
+    prune: bool = False
+    rebuild: bool = False
+
+    def signature(self) -> str:
+        """Changes to these options must re-read files even when their bytes did not change."""
+        raw = repr((sorted(self.columns.items()), self.source, self.scrape_date, parser_fingerprint()))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+_FINGERPRINT: str | None = None
+
+
+def parser_fingerprint() -> str:
+    """A hash of the parsing code and vocabularies: a new normalizer re-reads every file once."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        digest = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        parts = sorted(here.glob("*.py")) + sorted(VOCAB_DIR.glob("*.json")) + sorted(LAYOUT_DIR.glob("*.json"))
+        for path in parts:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+@dataclass
+class InputFile:
+    path: Path
+    key: str  # stable identity in the manifest
+    result: FileResult
+    data: bytes = b""
+    sha256: str = ""
+
+
+def file_key(path: Path) -> tuple[str, str]:
+    """(manifest key, display name): bundled files get a location-independent key."""
+    resolved = path.resolve()
+    try:
+        rel = resolved.relative_to(BUNDLED_CORPUS.resolve())
+        key = f"bundled:{rel.as_posix()}"
+        return key, key
+    except ValueError:
+        pass
+    try:
+        display = resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        display = str(resolved)
+    return str(resolved), display
+
+
+def discover(paths: Sequence[Path]) -> list[InputFile]:
+    """Expand folders (sorted, recursive); unusable paths become failed results, not exceptions."""
+    found: dict[str, InputFile] = {}
+
+    def add(path: Path, explicit: bool) -> None:
+        key, display = file_key(path)
+        if key in found:
+            return
+        suffix = path.suffix.lower()
+        kind = "postings" if suffix in TABLE_SUFFIXES else "articles" if suffix in ARTICLE_SUFFIXES else ""
+        result = FileResult(display=display, kind=kind)
+        if not kind:
+            result.status = "failed" if explicit else "ignored"
+            result.error = (
+                f"unknown file type {suffix or '(no extension)'!r}; postings: {' '.join(TABLE_SUFFIXES)}; "
+                f"articles: {' '.join(ARTICLE_SUFFIXES)}"
+            )
+        found[key] = InputFile(path=path, key=key, result=result)
+
+    for given in paths:
+        if given.is_dir():
+            for dirpath, dirnames, filenames in os.walk(given):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.startswith(".") or name.lower().split(".")[0] in _FOLDER_SKIP:
+                        continue
+                    add(Path(dirpath) / name, explicit=False)
+        elif given.exists() or given.is_symlink():
+            add(given, explicit=True)
+        else:
+            key, display = file_key(given)
+            found[key] = InputFile(given, key, FileResult(display, "", "failed", error="no such file or folder"))
+    return list(found.values())
+
+
+def _read_bytes(item: InputFile, max_bytes: int) -> None:
+    try:
+        size = item.path.stat().st_size
+        if size > max_bytes:
+            raise InputFileError(item.result.display, f"{size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        with open(item.path, "rb") as fh:
+            item.data = fh.read()
+    except PermissionError:
+        raise InputFileError(item.result.display, "permission denied (cannot read the file)") from None
+    except IsADirectoryError:
+        raise InputFileError(item.result.display, "is a folder") from None
+    except OSError as exc:
+        raise InputFileError(item.result.display, f"cannot read: {exc.strerror or exc}") from None
+    item.sha256 = hashlib.sha256(item.data).hexdigest()
+
+
+def _parse(item: InputFile, options: IngestOptions) -> ParsedPostings | list[Chunk]:
+    result = item.result
+    if result.kind == "articles":
+        article = read_article(item.path, item.data, result.display)
+        chunks = chunk_article(article)
+        result.rows_in = result.records = len(chunks)
+        result.layout = "article"
+        return chunks
+    table = read_table(item.path, item.data, result.display)
+    layout = resolve_layout(table.headers, result.display, options.columns, options.source)
+    if options.scrape_date:
+        from dataclasses import replace
+
+        layout = replace(layout, scrape_date=options.scrape_date)
+    if not layout.source:
+        layout = _with_source(layout, item.path)
+    parsed = parse_postings(table, layout, result.display, item.path.stem)
+    result.layout, result.encoding = layout.name, table.encoding
+    result.rows_in = len(table.rows) + sum(table.skipped.values())
+    result.records = len(parsed.postings)
+    result.skipped, result.unknown = parsed.skipped, parsed.unknown
+    if not parsed.postings:
+        raise InputFileError(result.display, "no usable rows (every row was skipped)")
+    return parsed
+
+
+def _with_source(layout: Any, path: Path) -> Any:
+    from dataclasses import replace
+
+    return replace(layout, source=path.parent.name or path.stem)
+
+
+def ingest(
+    paths: Sequence[Path],
+    settings: Settings,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the store at `settings.store` in line with the given files.
+
+    Returns:
+        The run's report; `report.ok` is False if any file failed (those files are left as they were).
+
+    Raises:
+        StoreLockedError: another process is writing the store.
+        StoreMismatchError: the store was built with another embedding model.
+    """
+    from assistant.embeddings import get_embedder
+    from assistant.store import StoreWriter, VectorCollections
+
+    options = options or IngestOptions()
+    say = progress or (lambda message: log.info("%s", message))
+    started = time.perf_counter()
+    report = IngestReport(store=str(settings.store))
+    items = discover(paths)
+    report.files = [item.result for item in items]
+    signature = options.signature()
+    embedder = get_embedder(settings)
+
+    with StoreWriter(settings.store, embedder.model_id, rebuild=options.rebuild) as writer:
+        old_files: dict[str, Any] = dict((writer.base_manifest or {}).get("files", {})) if not options.rebuild else {}
+        todo: list[InputFile] = []
+        for item in items:
+            if item.result.status in ("failed", "ignored"):
+                continue
+            try:
+                _read_bytes(item, int(settings.max_file_mb * 1e6))
+            except InputFileError as exc:
+                item.result.status, item.result.error = "failed", exc.reason
+                continue
+            before = old_files.get(item.key)
+            if before and before["sha256"] == item.sha256 and before.get("options") == signature:
+                item.result.status = "unchanged"
+                item.result.records = before.get("records", 0)
+                continue
+            item.result.status = "changed" if before else "added"
+            todo.append(item)
+        present = {item.key for item in items}
+        gone = [key for key in old_files if options.prune and key not in present and not _exists(key)]
+        if not todo and not gone and writer.base is not None:
+            say("nothing changed")
+            report.seconds = time.perf_counter() - started
+            _fill_totals(report, writer.base_manifest or {})
+            return report
+
+        say(f"reading {len(todo)} new or changed file(s)")
+        parsed: dict[str, ParsedPostings | list[Chunk]] = {}
+        for item in todo:
+            try:
+                parsed[item.key] = _parse(item, options)
+            except InputFileError as exc:
+                item.result.status, item.result.error = "failed", exc.reason
+            except Exception as exc:  # a parser bug must not cost the other files
+                log.exception("unexpected error reading %s", item.result.display)
+                item.result.status, item.result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
+        report.rows_in = sum(item.result.rows_in for item in todo if item.key in parsed)
+
+        staging = writer.stage()
+        say("writing the postings table")
+        files = {k: v for k, v in old_files.items() if k in present or not options.prune or _exists(k)}
+        with PostingsTable(staging / "postings.duckdb") as table:
+            for key in gone:
+                table.delete_file(key)
+                files.pop(key, None)
+                report.pruned.append(old_files[key].get("display", key))
+            for item in todo:
+                if item.key not in parsed:
+                    continue  # failed: whatever it contributed before stays
+                content = parsed[item.key]
+                if isinstance(content, ParsedPostings):
+                    table.replace_file(item.key, postings=content.postings)
+                else:
+                    table.replace_file(item.key, chunks=content)
+                files[item.key] = _manifest_entry(item, signature, content)
+            table.rebuild_postings()
+            vectors = VectorCollections(staging / "chroma", settings.embedding_backend, _model_arg(settings))
+            try:
+                sync_vectors(table, vectors, embedder, settings, report, say)
+                changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
+                for item in changed_meanwhile:
+                    item.result.status = "failed"
+                    item.result.error = "file changed while it was being ingested; run ingest again"
+                    _restore_file(table, writer.base, item.key)
+                    if item.key in old_files:
+                        files[item.key] = old_files[item.key]
+                    else:
+                        files.pop(item.key, None)
+                if changed_meanwhile:
+                    table.rebuild_postings()
+                    sync_vectors(table, vectors, embedder, settings, report, say)
+                report.postings, report.chunks = vectors.count()
+                report.near_duplicates = table.query("SELECT count(*) FROM postings WHERE near_duplicates > 1")[0][0]
+            finally:
+                vectors.close()
+        manifest = {
+            "files": files,
+            "counts": {"postings": report.postings, "chunks": report.chunks, "near_duplicates": report.near_duplicates},
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dimension": embedder.dimension,
+        }
+        say("committing")
+        writer.commit(manifest)
+        report.committed = True
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _model_arg(settings: Settings) -> str | None:
+    return str(settings.embedding_model) if settings.embedding_model else None
+
+
+def _exists(key: str) -> bool:
+    if key.startswith("bundled:"):
+        return (BUNDLED_CORPUS / key.removeprefix("bundled:")).exists()
+    return Path(key).exists()
+
+
+def _changed_on_disk(item: InputFile) -> bool:
+    try:
+        return hashlib.sha256(item.path.read_bytes()).hexdigest() != item.sha256
+    except OSError:
+        return True
+
+
+def _restore_file(table: PostingsTable, base: Path | None, key: str) -> None:
+    """Put back what a file contributed in the live generation (or nothing, if it is new)."""
+    table.delete_file(key)
+    if base is None:
+        return
+    table.con.execute(f"ATTACH '{base / 'postings.duckdb'}' AS base (READ_ONLY)")
+    try:
+        table.con.execute("INSERT INTO file_rows SELECT * FROM base.file_rows WHERE file_key = ?", [key])
+        table.con.execute("INSERT INTO chunks SELECT * FROM base.chunks WHERE file_key = ?", [key])
+    finally:
+        table.con.execute("DETACH base")
+
+
+def _manifest_entry(item: InputFile, signature: str, content: ParsedPostings | list[Chunk]) -> dict[str, Any]:
+    result = item.result
+    entry: dict[str, Any] = {
+        "display": result.display,
+        "sha256": item.sha256,
+        "size": len(item.data),
+        "kind": result.kind,
+        "layout": result.layout,
+        "encoding": result.encoding,
+        "rows_in": result.rows_in,
+        "records": result.records,
+        "skipped": dict(result.skipped),
+        "unknown": dict(result.unknown),
+        "options": signature,
+    }
+    if isinstance(content, ParsedPostings) and content.postings:
+        entry["source"] = content.postings[0].source
+        entry["scrape_date"] = content.scrape_date.isoformat() if content.scrape_date else None
+    return entry
+
+
+def _fill_totals(report: IngestReport, manifest: dict[str, Any]) -> None:
+    counts = manifest.get("counts", {})
+    report.postings = counts.get("postings", 0)
+    report.chunks = counts.get("chunks", 0)
+    report.near_duplicates = counts.get("near_duplicates", 0)

@@ -1,0 +1,232 @@
+"""Bytes to text and text to rows: encodings and tabular file formats.
+
+Every failure is an `InputFileError` naming the file and the reason, so one bad file is reported
+and skipped while the others go in.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import InputFileError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".xlsx")
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+
+# A decoded GB18030 text is accepted only if most of its non-ASCII characters are CJK ideographs or
+# CJK punctuation: GB18030 decodes many byte soups without error, so "no error" alone proves nothing.
+_MIN_CJK_SHARE = 0.8
+
+
+@dataclass
+class Table:
+    """Rows of one tabular file, as strings keyed by the file's own headers."""
+
+    headers: list[str]
+    rows: list[tuple[int, dict[str, str]]]  # (1-based line or record number, row)
+    encoding: str
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def decode_text(data: bytes, path: str) -> tuple[str, str]:
+    """Decode bytes as UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030/GBK.
+
+    Returns:
+        The text and the encoding's name.
+
+    Raises:
+        InputFileError: the file is empty, binary, or in none of those encodings.
+    """
+    if not data.strip():
+        raise InputFileError(path, "empty file")
+    if data.startswith(codecs.BOM_UTF8):
+        return _strict(data[len(codecs.BOM_UTF8) :], "utf-8", path), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _strict(data, "utf-16", path), "utf-16"
+    if b"\x00" in data[:8192]:
+        raise InputFileError(path, "binary content (NUL bytes), not a text file")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise InputFileError(path, "not valid UTF-8 or GB18030/GBK text (binary or another encoding)") from None
+    if _cjk_share(text) < _MIN_CJK_SHARE:
+        raise InputFileError(
+            path, "not valid UTF-8, and as GB18030 it decodes to non-Chinese noise (binary or another encoding)"
+        )
+    return text, "gb18030"
+
+
+def _strict(data: bytes, encoding: str, path: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"starts with a {encoding} byte-order mark but is not valid {encoding}: {exc}")
+
+
+def _cjk_share(text: str) -> float:
+    non_ascii = [ch for ch in text if ord(ch) > 127]
+    if not non_ascii:
+        return 1.0
+    cjk = sum(
+        1
+        for ch in non_ascii
+        if "\u4e00" <= ch <= "\u9fff"
+        or "\u3000" <= ch <= "\u303f"
+        or "\uff00" <= ch <= "\uffef"
+        or "\u3400" <= ch <= "\u4dbf"
+        or ch in "·—…“”‘’"
+    )
+    return cjk / len(non_ascii)
+
+
+def read_table(path: Path, data: bytes, display: str) -> Table:
+    """Parse a CSV, TSV, JSON, JSONL or XLSX file into header-keyed string rows."""
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        return _read_xlsx(data, display)
+    text, encoding = decode_text(data, display)
+    if suffix in (".csv", ".tsv"):
+        return _read_delimited(text, encoding, display, "\t" if suffix == ".tsv" else None)
+    if suffix == ".jsonl":
+        return _read_jsonl(text, encoding, display)
+    if suffix == ".json":
+        return _read_json(text, encoding, display)
+    raise InputFileError(display, f"unknown table format {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
+
+
+def _read_delimited(text: str, encoding: str, display: str, delimiter: str | None) -> Table:
+    if delimiter is None:
+        sample = text[:20000]
+        try:
+            delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        raw_headers = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise InputFileError(display, f"no header row ({exc or 'file has no rows'})") from None
+    headers = [h.strip() for h in raw_headers]
+    # pandas writes its index as an unnamed first column (the Lagou files have one).
+    if headers and headers[0] == "":
+        headers[0] = "_index"
+    if len(set(headers)) != len(headers):
+        dupes = sorted({h for h in headers if headers.count(h) > 1})
+        raise InputFileError(display, f"duplicate column names in the header: {', '.join(dupes)}")
+    table = Table(headers=headers, rows=[], encoding=encoding)
+    try:
+        for record in reader:
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) != len(headers):
+                table.skip(f"ragged row ({len(record)} fields where the header has {len(headers)})")
+                continue
+            table.rows.append((reader.line_num, dict(zip(headers, (c.strip() for c in record), strict=True))))
+    except csv.Error as exc:
+        raise InputFileError(display, f"malformed CSV near line {reader.line_num}: {exc}") from None
+    if not table.rows and not table.skipped:
+        raise InputFileError(display, "header row but no data rows")
+    return table
+
+
+def _records_to_table(records: list[object], encoding: str, display: str) -> Table:
+    headers: list[str] = []
+    table = Table(headers=headers, rows=[], encoding=encoding)
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            table.skip(f"record is a {type(record).__name__}, not an object")
+            continue
+        for key in record:
+            if str(key) not in headers:
+                headers.append(str(key))
+        table.rows.append((number, {str(k): _cell(v) for k, v in record.items()}))
+    if not table.rows:
+        raise InputFileError(display, "no JSON objects with fields found")
+    return table
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).strip()
+
+
+def _read_json(text: str, encoding: str, display: str) -> Table:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(display, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if isinstance(doc, dict):
+        # Exports often wrap the list: {"data": [...]} or {"jobs": [...]}; take the one list of objects.
+        lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        if len(lists) != 1:
+            raise InputFileError(display, "expected a JSON list of objects (or an object holding exactly one such list)")
+        doc = lists[0]
+    if not isinstance(doc, list):
+        raise InputFileError(display, f"expected a JSON list of objects, found a {type(doc).__name__}")
+    return _records_to_table(doc, encoding, display)
+
+
+def _read_jsonl(text: str, encoding: str, display: str) -> Table:
+    records: list[object] = []
+    bad = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad += 1
+            records.append(None)
+    table = _records_to_table(records, encoding, display) if any(isinstance(r, dict) for r in records) else None
+    if table is None:
+        raise InputFileError(display, "no line is a JSON object")
+    table.skipped.pop("record is a NoneType, not an object", None)
+    if bad:
+        table.skipped["line is not valid JSON"] = bad
+    return table
+
+
+def _read_xlsx(data: bytes, display: str) -> Table:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputFileError(display, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        sheet = workbook.worksheets[0]
+        rows: Iterator[tuple[object, ...]] = sheet.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        if header_row is None or all(v is None for v in header_row):
+            raise InputFileError(display, "first sheet has no header row")
+        headers = [_cell(v) or f"column_{i + 1}" for i, v in enumerate(header_row)]
+        table = Table(headers=headers, rows=[], encoding="xlsx")
+        for number, values in enumerate(rows, start=2):
+            if all(v is None or str(v).strip() == "" for v in values):
+                continue
+            cells = [_cell(v) for v in values][: len(headers)]
+            cells += [""] * (len(headers) - len(cells))
+            table.rows.append((number, dict(zip(headers, cells, strict=True))))
+    finally:
+        workbook.close()
+    if not table.rows:
+        raise InputFileError(display, "header row but no data rows")
+    return table

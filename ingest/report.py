@@ -1,0 +1,89 @@
+"""What an ingest run did, file by file, and the closing report the CLI prints."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FileResult:
+    """The outcome for one input file."""
+
+    display: str
+    kind: str  # "postings", "articles" or "" when unknown
+    status: str = "pending"  # added, changed, unchanged, failed, ignored
+    rows_in: int = 0
+    records: int = 0
+    layout: str = ""
+    encoding: str = ""
+    skipped: Counter[str] = field(default_factory=Counter)
+    unknown: Counter[str] = field(default_factory=Counter)
+    error: str = ""
+
+
+@dataclass
+class IngestReport:
+    """Totals of a run; `ok` is False when any file failed (the CLI then exits 1)."""
+
+    store: str
+    files: list[FileResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    postings: int = 0
+    chunks: int = 0
+    rows_in: int = 0
+    texts_embedded: int = 0
+    texts_reused: int = 0
+    records_deleted: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    committed: bool = False
+    near_duplicates: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status == "failed" for f in self.files)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def render(self) -> str:
+        """A closing report a person can read in a terminal."""
+        by_status = Counter(f.status for f in self.files)
+        rate = self.rows_in / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"store: {self.store}",
+            "files: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) if self.files else "files: none",
+            f"rows in: {self.rows_in:,} (from new or changed files) · postings in store: {self.postings:,}"
+            f" · article chunks: {self.chunks:,}",
+            f"texts embedded: {self.texts_embedded:,} unique · reused: {self.texts_reused:,}"
+            f" · records removed: {self.records_deleted:,}",
+            f"time: {self.seconds:.1f} s (embedding {self.embed_seconds:.1f} s) · {rate:,.0f} rows/s",
+        ]
+        if self.near_duplicates:
+            lines.append(
+                f"near-duplicates: {self.near_duplicates:,} postings share title, company and city with another"
+                " (kept as separate postings; figures can be given both ways)"
+            )
+        skipped: Counter[str] = Counter()
+        unknown: Counter[str] = Counter()
+        for result in self.files:
+            skipped.update(result.skipped)
+            unknown.update(result.unknown)
+        if skipped:
+            lines.append(f"rows skipped: {sum(skipped.values()):,}")
+            lines += [f"  {n:>6,}  {reason}" for reason, n in skipped.most_common(8)]
+        if unknown:
+            lines.append("values kept as unknown (the row still counts):")
+            lines += [f"  {n:>6,}  {reason}" for reason, n in unknown.most_common(8)]
+        for result in self.files:
+            if result.status == "failed":
+                lines.append(f"FAILED {result.display}: {result.error}")
+            elif result.status == "ignored":
+                lines.append(f"ignored {result.display}: {result.error}")
+        for display in self.pruned:
+            lines.append(f"pruned {display}: file is gone, its records were removed")
+        if not self.committed:
+            lines.append("store unchanged")
+        return "\n".join(lines)

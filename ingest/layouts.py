@@ -111,6 +111,9 @@ def resolve_layout(
     if chosen is None:
         generic = known_layouts()[-1]
         chosen = replace(generic, columns=_columns_by_synonym(headers, generic.synonyms))
+    if chosen.recognise_by:
+        # A known board's file in a mixed folder: mapping entries meant for other files do not apply.
+        mapping = {name: header for name, header in mapping.items() if header in header_set}
     columns = {**chosen.columns, **mapping}
     for name, header in mapping.items():
         if header not in header_set:

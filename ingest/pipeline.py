@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,15 +79,16 @@ class InputFile:
 
 def file_key(path: Path) -> tuple[str, str]:
     """(manifest key, display name): bundled files get a location-independent key."""
-    resolved = path.resolve()
+    # Absolute but not resolved: a symlink keeps its own name (and a dangling one can be reported).
+    resolved = Path(os.path.abspath(path))
     try:
-        rel = resolved.relative_to(BUNDLED_CORPUS.resolve())
+        rel = resolved.relative_to(Path(os.path.abspath(BUNDLED_CORPUS)))
         key = f"bundled:{rel.as_posix()}"
         return key, key
     except ValueError:
         pass
     try:
-        display = resolved.relative_to(Path.cwd().resolve()).as_posix()
+        display = resolved.relative_to(Path.cwd()).as_posix()
     except ValueError:
         display = str(resolved)
     return str(resolved), display
@@ -129,11 +131,16 @@ def discover(paths: Sequence[Path]) -> list[InputFile]:
 
 def _read_bytes(item: InputFile, max_bytes: int) -> None:
     try:
-        size = item.path.stat().st_size
+        info = item.path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(item.result.display, "not a regular file (a device, pipe or socket)")
+        size = info.st_size
         if size > max_bytes:
             raise InputFileError(item.result.display, f"{size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit")
         with open(item.path, "rb") as fh:
             item.data = fh.read()
+    except FileNotFoundError:
+        raise InputFileError(item.result.display, "no such file (a broken link, or it was deleted)") from None
     except PermissionError:
         raise InputFileError(item.result.display, "permission denied (cannot read the file)") from None
     except IsADirectoryError:

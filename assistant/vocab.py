@@ -1,0 +1,377 @@
+"""Bilingual vocabularies: cities, skills and role families, read from the JSON files in `data/`.
+
+The vocabularies are data, not code (`data/cities.json`, `data/skills.json`, `data/roles.json`);
+this module loads them once (lazily, cached) and matches text against them. Pure, stdlib only.
+
+Matching rules shared by skills and role families:
+
+* a pattern with a Chinese character matches as a case-insensitive substring
+  ("大模型" in "大模型算法工程师");
+* a Latin-only pattern matches case-insensitively as a whole word with ASCII boundaries, so "Java"
+  does not match "JavaScript" but does match "Java开发" (Python's `\\b` treats Chinese characters
+  as word characters, so it cannot be used);
+* a one-letter pattern ("C", "R") also refuses a neighbouring letter, digit or Chinese character and
+  a following "+", "#" or "&": "C端产品" and "R&D" give no skill, "Java/C/C++" still gives C;
+* at each position the longest alias wins: "大模型算法" is LLM once, not LLM plus Algorithms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+_DATA = Path(__file__).parent / "data"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_AREA_SEPARATORS = re.compile(r"\s*[·・|,，/]\s*")
+# Districts such as 青岛"市北区" and 济南"市中区" start with 市: that 市 is not the city suffix.
+_DISTRICT_STARTING_WITH_SHI = re.compile(r"市[南北中]区")
+_BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
+
+
+@dataclass(frozen=True)
+class City:
+    """A prefecture-level (or higher) city; `name` is the canonical English name."""
+
+    name: str
+    zh: str
+    pinyin: str
+    province_en: str
+    province_zh: str
+
+
+@dataclass(frozen=True)
+class _Province:
+    zh: str
+    short: str
+    en: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class _CityIndex:
+    cities: tuple[City, ...]
+    by_name: dict[str, City]
+    by_alias: dict[str, tuple[City, ...]]
+    zh_prefixes: tuple[tuple[str, City], ...]  # Chinese names and aliases, longest first
+    provinces: tuple[_Province, ...]
+    province_prefixes: tuple[tuple[str, _Province], ...]  # full names, then region short names, longest first
+
+
+@dataclass(frozen=True)
+class _SkillIndex:
+    pattern: re.Pattern[str]
+    canonical: dict[str, str]  # normalized alias -> skill name
+    names: tuple[str, ...]
+    aliases: dict[str, tuple[str, ...]]
+    tag_classes: dict[str, Any]
+
+
+def _load(name: str) -> dict[str, Any]:
+    with open(_DATA / name, encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def _key(text: str) -> str:
+    """Lookup key: NFKC, case-folded, no spaces, apostrophes or hyphens ("Xi'an" == "xian" == "XI AN")."""
+    return re.sub(r"[\s'’\-_.]+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _norm_alias(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+@lru_cache(maxsize=1)
+def _city_index() -> _CityIndex:
+    data = _load("cities.json")
+    provinces = tuple(_Province(**p) for p in data["provinces"])
+    cities: list[City] = []
+    by_name: dict[str, City] = {}
+    by_alias: dict[str, list[City]] = {}
+    zh_prefixes: list[tuple[str, City]] = []
+    for row in data["cities"]:
+        city = City(row["name"], row["zh"], row["pinyin"], row["province_en"], row["province_zh"])
+        cities.append(city)
+        by_name[_key(city.name)] = city
+        for alias in (city.zh, city.zh + "市", city.pinyin, *row["aliases"]):
+            bucket = by_alias.setdefault(_key(alias), [])
+            if city not in bucket:
+                bucket.append(city)
+        # Prefixes leave a following 市 to city_from_area: in "青岛市北区" it belongs to the district.
+        zh_prefixes += [(alias, city) for alias in (city.zh, *row["aliases"]) if _CJK.search(alias)]
+    zh_prefixes.sort(key=lambda item: -len(item[0]))
+    # Municipalities and SARs are parsed as cities ("上海上海浦东新区"); provinces by full name, and the five
+    # autonomous regions also by the short name 51job writes without a suffix ("广西南宁", "内蒙古包头").
+    prefixes = [(p.zh, p) for p in provinces]
+    prefixes += [(p.short, p) for p in provinces if p.kind == "autonomous_region"]
+    prefixes.sort(key=lambda item: -len(item[0]))
+    return _CityIndex(
+        cities=tuple(cities),
+        by_name=by_name,
+        by_alias={k: tuple(v) for k, v in by_alias.items()},
+        zh_prefixes=tuple(zh_prefixes),
+        provinces=provinces,
+        province_prefixes=tuple(prefixes),
+    )
+
+
+def all_cities() -> tuple[City, ...]:
+    """Every city of the vocabulary, major cities first."""
+    return _city_index().cities
+
+
+def canonical_city(text: str) -> City | None:
+    """The city a name refers to, or None.
+
+    Accepts Chinese with or without 市, the English name, pinyin and the aliases in the data, in any
+    case and spacing ("Shenzhen", "深圳市", "shen zhen", "Peking"). A key shared by two cities (pinyin
+    "taizhou" is 台州 and 泰州) gives None unless it is one city's canonical English name ("Suzhou" is
+    苏州; 宿州 is "Suzhou (Anhui)").
+
+    Args:
+        text: a city name as written anywhere.
+
+    Returns:
+        The City, or None when the text is not exactly one known city.
+    """
+    index = _city_index()
+    key = _key(text or "")
+    for variant in (key, key.removesuffix("市"), key.removesuffix("city")):
+        if not variant:
+            continue
+        if variant in index.by_name:
+            return index.by_name[variant]
+        found = index.by_alias.get(variant, ())
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def _city_prefix(text: str) -> tuple[City, str] | None:
+    for alias, city in _city_index().zh_prefixes:
+        if text.startswith(alias):
+            return city, text[len(alias) :]
+    return None
+
+
+def city_from_area(text: str) -> tuple[City | None, str | None]:
+    """Split a messy location into (city, the rest).
+
+    Handles 51job `广东省广州黄埔区` and `上海上海浦东新区` (province or city, then city, then district run
+    together), Zhaopin `北京·海淀·花园路`, Lagou `北京`, and plain names in any language. The province, when
+    written, must agree with the city. A county-level city (`江苏省昆山`), a new area (`河北省雄安新区`) or an
+    unknown place gives (None, text) rather than a wrong city.
+
+    Args:
+        text: the location string as scraped.
+
+    Returns:
+        (city, rest): rest is the district or whatever follows the city (`"海淀·花园路"`,
+        `"黄埔区"`), None when nothing follows; (None, text) when no city can be read with
+        confidence; (None, None) for empty text.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        return None, None
+    whole = canonical_city(raw)
+    if whole is not None:
+        return whole, None
+    parts = [p for p in _AREA_SEPARATORS.split(raw) if p]
+    if len(parts) > 1:
+        first = canonical_city(parts[0])
+        if first is not None:
+            return first, "·".join(parts[1:])
+    compact = re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw))
+    province: _Province | None = None
+    rest = compact
+    for prefix, candidate in _city_index().province_prefixes:
+        if compact.startswith(prefix):
+            province, rest = candidate, compact[len(prefix) :]
+            break
+    found = _city_prefix(rest)
+    if found is None and province is None:
+        # A garbled province ("广省惠州惠城区"): read the city right after the first 省.
+        cut = rest.find("省")
+        if 0 < cut <= 3:
+            found = _city_prefix(rest[cut + 1 :])
+    if found is None:
+        if province is not None and province.kind in ("municipality", "sar"):
+            return canonical_city(province.short), rest or None
+        return None, raw
+    city, rest = found
+    if province is not None and province.zh != city.province_zh:
+        return None, raw
+    if rest.startswith("市") and not _DISTRICT_STARTING_WITH_SHI.match(rest):
+        rest = rest[1:]
+    if province is None and rest.startswith(city.zh):
+        rest = rest[len(city.zh) :]  # 51job repeats the city for municipalities: "上海上海浦东新区"
+    return city, rest.strip(" ·-") or None
+
+
+def _alias_regex(alias: str) -> str:
+    body = re.escape(alias).replace(r"\ ", r"\s*")
+    if _CJK.search(alias):
+        return body
+    if len(alias) == 1:
+        return rf"(?<![\w+#&.]){body}(?![\w+#&])"
+    # Digits may follow ("python3", "Java8") but not letters ("JavaScript"); nothing alphanumeric may precede.
+    return rf"(?<![A-Za-z0-9]){body}(?![A-Za-z])"
+
+
+def _alternation(aliases: list[str]) -> re.Pattern[str]:
+    """One regex for many aliases, longest first; grouped by first character because a flat alternation of
+    ~700 branches is tried branch by branch at every position (five times slower on the 51job tags)."""
+    groups: dict[str, list[str]] = {}
+    for alias in sorted(set(aliases), key=lambda a: (-len(a), a)):
+        groups.setdefault(alias[0].casefold(), []).append(_alias_regex(alias))
+    branches = (f"(?={re.escape(first)})(?:{'|'.join(alts)})" for first, alts in groups.items())
+    return re.compile("|".join(branches), re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _skill_index() -> _SkillIndex:
+    data = _load("skills.json")
+    canonical: dict[str, str] = {}
+    names: list[str] = []
+    aliases: dict[str, tuple[str, ...]] = {}
+    all_aliases: list[str] = []
+    for row in data["skills"]:
+        name = row["name"]
+        names.append(name)
+        aliases[name] = tuple(row["aliases"])
+        for alias in row["aliases"]:
+            key = _norm_alias(alias)
+            if canonical.get(key, name) != name:
+                raise ValueError(f"skills.json: alias {alias!r} is in {canonical[key]!r} and {name!r}")
+            canonical[key] = name
+            all_aliases.append(unicodedata.normalize("NFKC", alias))
+    return _SkillIndex(_alternation(all_aliases), canonical, tuple(names), aliases, data["tag_classes"])
+
+
+def all_skills() -> tuple[str, ...]:
+    """Canonical names of every skill in the vocabulary."""
+    return _skill_index().names
+
+
+def skill_aliases(name: str) -> tuple[str, ...]:
+    """The aliases (English and Chinese) of a canonical skill name.
+
+    Raises:
+        ValueError: the name is not a canonical skill name.
+    """
+    index = _skill_index()
+    if name not in index.aliases:
+        raise ValueError(f"unknown skill {name!r}; expected one of all_skills(), e.g. 'Python', 'LLM'")
+    return index.aliases[name]
+
+
+def find_skills(text: str) -> tuple[str, ...]:
+    """Canonical skills named in free text (a title, a tag list), in order of appearance, no repeats.
+
+    Args:
+        text: any text; "Java/C++/C/python/算法" gives ("Java", "C++", "C", "Python", "Algorithms").
+
+    Returns:
+        Canonical skill names; empty when none is found.
+    """
+    if not text:
+        return ()
+    index = _skill_index()
+    found: dict[str, None] = {}
+    for match in index.pattern.finditer(unicodedata.normalize("NFKC", text)):
+        found.setdefault(index.canonical[_norm_alias(match.group(0))], None)
+    return tuple(found)
+
+
+def classify_tag(tag: str) -> str:
+    """Class of one tag from a mixed tag list (51job `tags`, Zhaopin 技能).
+
+    Order: experience ("3-4年", "在校生/应届生"), education ("本科", "学历不限"), skill (the tag
+    names a skill of the vocabulary, "mysql数据库"), benefit ("五险一金", "周末双休"), else other.
+    Fields of study such as "计算机" or "软件工程" are "other": they say which degree is wanted, not
+    what the person can do.
+
+    Returns:
+        "experience" | "education" | "skill" | "benefit" | "other".
+    """
+    t = unicodedata.normalize("NFKC", tag or "").strip()
+    if not t:
+        return "other"
+    classes = _skill_index().tag_classes
+    if t in classes["experience"] or any(re.match(rx, t) for rx in classes["experience_regex"]):
+        return "experience"
+    if t in classes["education"]:
+        return "education"
+    if find_skills(t):
+        return "skill"
+    if any(s in t for s in classes["benefit_substrings"]):
+        return "benefit"
+    return "other"
+
+
+@dataclass(frozen=True)
+class _RoleRule:
+    key: str
+    en: str
+    zh: str
+    head_only: bool  # match only the title without its bracketed parts
+    pattern: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _role_rules() -> tuple[tuple[_RoleRule, ...], str]:
+    data = _load("roles.json")
+    rules = tuple(
+        _RoleRule(
+            f["key"], f["en"], f["zh"], f["head_only"], _alternation([*f["zh_patterns"], *f["en_patterns"]])
+        )
+        for f in data["families"]
+    )
+    return rules, data["fallback"]
+
+
+def role_families() -> tuple[str, ...]:
+    """Role-family keys in rule order ("sales", "teaching", ..., "management")."""
+    return tuple(rule.key for rule in _role_rules()[0])
+
+
+def role_family(title: str) -> str:
+    """The role family of a job title: the first rule of `roles.json` that matches, else "other".
+
+    Families flagged `head_only` (sales, teaching, product, other, management) ignore bracketed parts of the
+    title; the technical families read the whole title, where a bracket often names the speciality.
+
+    Args:
+        title: a job title in Chinese and/or English, e.g. "NLP算法工程师" (nlp), "AI产品经理" (product).
+
+    Returns:
+        A key of role_families().
+    """
+    rules, fallback = _role_rules()
+    text = unicodedata.normalize("NFKC", title or "")
+    # "数据挖掘高级工程师（商家与销售）": a bracket often names a department or client, not the job, so the
+    # non-technical families (flagged head_only) look at the title without it.
+    head = _BRACKETED.sub(" ", text).strip() or text
+    for rule in rules:
+        if rule.pattern.search(head if rule.head_only else text):
+            return rule.key
+    return fallback
+
+
+def role_label(key: str, lang: str = "en") -> str:
+    """Human label of a role family, in English ("en") or Chinese ("zh").
+
+    Raises:
+        ValueError: unknown key or language.
+    """
+    if lang not in ("en", "zh"):
+        raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+    for rule in _role_rules()[0]:
+        if rule.key == key:
+            return rule.en if lang == "en" else rule.zh
+    raise ValueError(f"unknown role family {key!r}; expected one of {', '.join(role_families())}")

@@ -1,0 +1,130 @@
+"""`kill -9` at any stage of an ingest leaves the store exactly as it was; a second writer is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+POSTINGS = REPO / "ingest" / "corpus" / "postings"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "assistant.cli", *args]
+
+
+def _snapshot(store: Path) -> dict[str, str]:
+    """Every byte of the live generation, plus the CURRENT pointer."""
+    name = (store / "CURRENT").read_text()
+    out = {"CURRENT": name}
+    for path in sorted((store / name.strip()).rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(store))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _count(store: Path) -> tuple[int, int]:
+    code = (
+        "import sys; from pathlib import Path; from assistant.store import current_generation, VectorCollections;"
+        "from assistant.market import PostingsTable;"
+        "g = current_generation(Path(sys.argv[1])); v = VectorCollections(g / 'chroma', 'onnx-int8');"
+        "t = PostingsTable(g / 'postings.duckdb', read_only=True);"
+        "print(v.count()[0], t.query('SELECT count(*) FROM postings')[0][0])"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    chroma, table = run.stdout.split()
+    return int(chroma), int(table)
+
+
+@pytest.fixture(scope="module")
+def base_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("atomic") / "store"
+    run = subprocess.run(
+        _cli("ingest", str(POSTINGS / "lagou_2017" / "nlp.csv"), "--store", str(store), "-q"),
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    return store
+
+
+def _start_big_ingest(store: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _cli("ingest", str(POSTINGS), "--store", str(store)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+
+
+def _kill_when(proc: subprocess.Popen[str], marker: str, delay: float) -> list[str]:
+    seen: list[str] = []
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:
+        seen.append(line.rstrip())
+        if marker in line:
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline, seen
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"run ended before the kill point {marker!r}: {seen}"
+    return seen
+
+
+@pytest.mark.parametrize(
+    "marker, delay",
+    [
+        ("reading", 0.0),  # parsing files
+        ("writing the postings table", 0.3),  # copying the generation, loading DuckDB
+        ("embedding", 2.0),  # mid-embedding
+        ("records (postings)", 0.3),  # mid-Chroma upsert of the new postings
+    ],
+)
+def test_kill_9_leaves_the_store_as_it_was(base_store: Path, marker: str, delay: float) -> None:
+    before = _snapshot(base_store)
+    counts = _count(base_store)
+    _kill_when(_start_big_ingest(base_store), marker, delay)
+    assert _snapshot(base_store) == before
+    assert _count(base_store) == counts
+
+
+def test_after_a_kill_the_next_run_completes(base_store: Path) -> None:
+    run = subprocess.run(
+        _cli("ingest", str(POSTINGS / "lagou_2017" / "nlp.csv"), str(POSTINGS / "lagou_2017" / "python.csv"),
+             "--store", str(base_store), "-q"),
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not list(base_store.glob(".staging-*"))
+    chroma, table = _count(base_store)
+    assert chroma == table > 325
+
+
+def test_a_second_writer_process_gets_a_clear_error(base_store: Path) -> None:
+    first = _start_big_ingest(base_store)
+    try:
+        assert first.stderr is not None
+        for line in first.stderr:
+            if "reading" in line:
+                break
+        second = subprocess.run(
+            _cli("ingest", str(POSTINGS / "lagou_2017" / "nlp.csv"), "--store", str(base_store)),
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"error: store {base_store} is in use by PID {first.pid} (an ingest is running). "
+            "Hint: wait for it to finish, or pass --store to write another store."
+        )
+    finally:
+        first.kill()
+        first.wait(timeout=60)

@@ -1,0 +1,234 @@
+"""Ingest end to end with real parts: the packaged model, Chroma and DuckDB on disk in tmp dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.errors import StoreLockedError, StoreMismatchError
+from assistant.market import PostingsTable
+from assistant.store import VectorCollections, WriterLock, current_generation
+from ingest.pipeline import IngestOptions, ingest
+
+LAGOU_HEADER = ",职位编码,职位名称,所在城市,发布日期,薪资待遇,公司编码,公司名称,公司全称\n"
+NLP_CSV = LAGOU_HEADER + (
+    "0,3037531,自然语言处理工程师,北京,2017-04-27,15k-30k,1575,百度,北京百度网讯科技有限公司\n"
+    "1,2953424,NLP算法工程师,上海,今天 09:55,20k-40k,22862,携程,携程计算机技术(上海)有限公司\n"
+    "2,3001001,机器学习工程师,深圳,昨天 14:47,25k-50k,2474,腾讯,深圳市腾讯计算机系统有限公司\n"
+    "3,3000111,Java开发工程师,杭州,2017-05-01,10k-20k,1,阿里巴巴,阿里巴巴网络技术有限公司\n"
+)
+ML_CSV = LAGOU_HEADER + (
+    "0,3001001,机器学习工程师,深圳,昨天 14:47,25k-50k,2474,腾讯,深圳市腾讯计算机系统有限公司\n"
+    "1,2999999,推荐算法工程师,北京,2017-04-20,30k-60k,50702,今日头条,北京字节跳动科技有限公司\n"
+)
+GENERIC_JSONL = (
+    '{"title": "LLM inference engineer", "location": "Shenzhen", "pay": "$120k/yr", "company": "Acme"}\n'
+    '{"title": "大模型应用开发", "location": "杭州", "pay": "2-3.5万", "company": "某AI公司"}\n'
+)
+ARTICLE_MD = """# Where AI jobs grow
+
+Demand for natural language processing engineers more than doubled, recruiters in Beijing say.
+
+Data engineers who learn Spark and model serving move into AI infrastructure roles.
+"""
+
+
+def _corpus(root: Path) -> Path:
+    (root / "lagou").mkdir(parents=True)
+    (root / "lagou" / "nlp.csv").write_text(NLP_CSV, encoding="utf-8")
+    (root / "lagou" / "machine_learning.csv").write_text(ML_CSV, encoding="utf-8")
+    (root / "board.jsonl").write_text(GENERIC_JSONL, encoding="utf-8")
+    (root / "notes").mkdir()
+    (root / "notes" / "ai-jobs.md").write_text(ARTICLE_MD, encoding="utf-8")
+    (root / "notes" / "README.md").write_text("# not an article\n\nfolder documentation\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return _corpus(tmp_path / "in")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(store=tmp_path / "store")
+
+
+def _opts() -> IngestOptions:
+    return IngestOptions(columns={"salary": "pay"})
+
+
+def _postings(settings: Settings) -> dict[str, dict[str, object]]:
+    gen = current_generation(settings.store)
+    assert gen is not None
+    with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+        cur = table.con.execute("SELECT * FROM postings")
+        names = [d[0] for d in cur.description]
+        return {row[names.index("title")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+
+
+def _state(settings: Settings) -> tuple[str, str, int]:
+    gen = current_generation(settings.store)
+    assert gen is not None
+    return (gen.name, (gen / "manifest.json").read_text(encoding="utf-8"), len(_postings(settings)))
+
+
+def test_builds_a_store_with_deduplicated_postings(corpus: Path, settings: Settings) -> None:
+    report = ingest([corpus], settings, _opts())
+    assert report.ok, report.render()
+    postings = _postings(settings)
+    # 4 + 2 Lagou rows, one job (3001001) listed under both keyword files; 2 generic rows.
+    assert len(postings) == 7 and report.postings == 7
+    shared = postings["机器学习工程师"]
+    assert shared["keywords"] == ["machine learning", "nlp"] and shared["times_listed"] == 2
+    assert postings["自然语言处理工程师"]["salary_min"] == 15000 and postings["自然语言处理工程师"]["city"] == "Beijing"
+    # The Lagou date rule: newest absolute date 2017-05-01 + 2 days is the scrape day; 今天 = that day.
+    assert str(postings["NLP算法工程师"]["posted"]) == "2017-05-03"
+    assert postings["NLP算法工程师"]["date_precision"] == "relative"
+    assert postings["LLM inference engineer"]["salary_min"] is None  # dollars are not turned into yuan
+    assert report.chunks >= 1
+    assert [f.display for f in report.files if f.display.endswith("README.md")] == []
+    manifest = json.loads((current_generation(settings.store) / "manifest.json").read_text())  # type: ignore[operator]
+    assert manifest["embedding_model"].startswith("all-MiniLM-L6-v2") and manifest["dimension"] == 384
+
+
+def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Settings) -> None:
+    from assistant.embeddings import get_embedder
+
+    ingest([corpus], settings, _opts())
+    gen = current_generation(settings.store)
+    assert gen is not None
+    vectors = VectorCollections(gen / "chroma", settings.embedding_backend)
+    try:
+        assert vectors.count() == (7, 1)
+        query = get_embedder(settings).embed_query("natural language processing engineer in Beijing")
+        hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["metadatas", "distances"])
+        assert hits["metadatas"][0][0]["title"] in ("自然语言处理工程师", "NLP算法工程师")
+        got = vectors.postings.get(where={"city": "Shenzhen"}, include=["metadatas"])
+        assert sorted(m["title"] for m in got["metadatas"]) == ["LLM inference engineer", "机器学习工程师"]
+    finally:
+        vectors.close()
+
+
+def test_unchanged_files_embed_nothing(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    before = _state(settings)
+    again = ingest([corpus], settings, _opts())
+    assert again.ok and not again.committed and again.texts_embedded == 0
+    assert {f.status for f in again.files} == {"unchanged"}
+    assert _state(settings) == before
+
+
+def test_changed_file_replaces_its_records_and_reuses_the_rest(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    path = corpus / "lagou" / "nlp.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("15k-30k", "18k-35k"), encoding="utf-8")
+    report = ingest([corpus], settings, _opts())
+    assert report.ok and report.committed
+    assert [f.status for f in report.files if f.display.endswith("nlp.csv")] == ["changed"]
+    assert report.texts_embedded == 1  # only the one summary whose pay changed
+    posting = _postings(settings)["自然语言处理工程师"]
+    assert (posting["salary_min"], posting["salary_max"]) == (18000, 35000)
+
+
+def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    (corpus / "lagou" / "machine_learning.csv").unlink()
+    kept = ingest([corpus], settings, _opts())
+    assert "推荐算法工程师" in _postings(settings) and not kept.pruned  # without --prune nothing is dropped
+    report = ingest([corpus], settings, IngestOptions(columns={"salary": "pay"}, prune=True))
+    assert report.pruned and report.pruned[0].endswith("machine_learning.csv")
+    postings = _postings(settings)
+    assert "推荐算法工程师" not in postings
+    assert postings["机器学习工程师"]["keywords"] == ["nlp"]  # still listed by the other file
+
+
+def test_each_bad_input_is_named_and_the_rest_go_in(tmp_path: Path, settings: Settings) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "good.csv").write_text(NLP_CSV, encoding="utf-8")
+    (bad / "empty.csv").write_bytes(b"")
+    (bad / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    (bad / "ragged.csv").write_text("title,city,salary\nA岗位,北京,10k-20k\nB,上海\n", encoding="utf-8")
+    (bad / "no_salary.csv").write_text("职位名称,城市\n算法工程师,北京\n", encoding="utf-8")
+    (bad / "photo.png").write_bytes(b"\x89PNG")
+    (bad / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    os.mkfifo(bad / "pipe.csv")
+    explicit_unknown = tmp_path / "data.xyz"
+    explicit_unknown.write_text("x", encoding="utf-8")
+    report = ingest([bad, explicit_unknown, tmp_path / "missing"], settings)
+    reasons = {Path(f.display).name: f.error for f in report.files if f.status == "failed"}
+    assert not report.ok
+    assert reasons["empty.csv"] == "empty file"
+    assert "binary content" in reasons["binary.csv"]
+    assert reasons["no_salary.csv"].startswith("no salary column (found: 职位名称, 城市)")
+    assert "no such file" in reasons["dangling.csv"]
+    assert "not a regular file" in reasons["pipe.csv"]
+    assert "unknown file type '.xyz'" in reasons["data.xyz"]
+    assert reasons["missing"] == "no such file or folder"
+    assert [Path(f.display).name for f in report.files if f.status == "ignored"] == ["photo.png"]
+    ragged = next(f for f in report.files if f.display.endswith("ragged.csv"))
+    assert ragged.status == "added" and ragged.records == 1 and sum(ragged.skipped.values()) == 1
+    titles = set(_postings(settings))
+    assert {"自然语言处理工程师", "A岗位"} <= titles
+    text = report.render()
+    assert "FAILED" in text and "binary content" in text and "ragged row" in text
+
+
+def test_a_file_that_turns_bad_keeps_its_previous_records(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    (corpus / "lagou" / "nlp.csv").write_bytes(b"\x00\x01garbage")
+    report = ingest([corpus], settings, _opts())
+    assert not report.ok
+    assert "自然语言处理工程师" in _postings(settings)
+
+
+def test_a_file_changed_during_the_run_is_not_half_taken(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    path = corpus / "lagou" / "nlp.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("15k-30k", "16k-31k"), encoding="utf-8")
+
+    def meddle(message: str) -> None:
+        if message.startswith("embedding"):
+            path.write_text(path.read_text(encoding="utf-8").replace("16k-31k", "99k-99k"), encoding="utf-8")
+
+    report = ingest([corpus], settings, _opts(), progress=meddle)
+    failed = {Path(f.display).name: f.error for f in report.files if f.status == "failed"}
+    assert failed == {"nlp.csv": "file changed while it was being ingested; run ingest again"}
+    assert _postings(settings)["自然语言处理工程师"]["salary_min"] == 15000  # the version before this run
+    settle = ingest([corpus], settings, _opts())
+    assert settle.ok and _postings(settings)["自然语言处理工程师"]["salary_min"] == 99000
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid(corpus: Path, settings: Settings) -> None:
+    with WriterLock(settings.store):
+        with pytest.raises(StoreLockedError, match=f"in use by PID {os.getpid()}"):
+            ingest([corpus], settings, _opts())
+    assert ingest([corpus], settings, _opts()).ok  # the lock is released afterwards
+
+
+def test_a_store_built_with_another_model_is_refused(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    gen = current_generation(settings.store)
+    assert gen is not None
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["embedding_model"] = "paraphrase-multilingual@torch"
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreMismatchError, match="built with embedding model 'paraphrase-multilingual@torch'"):
+        ingest([corpus], settings, _opts())
+    rebuilt = ingest([corpus], settings, IngestOptions(columns={"salary": "pay"}, rebuild=True))
+    assert rebuilt.ok and rebuilt.postings == 7
+
+
+def test_an_interrupted_runs_leftovers_are_cleaned(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    leftover = settings.store / ".staging-999-1"
+    (leftover / "chroma").mkdir(parents=True)
+    (corpus / "extra.md").write_text("# Extra\n\nA second article about AI infrastructure jobs in Hangzhou.\n")
+    assert ingest([corpus], settings, _opts()).ok
+    assert not leftover.exists()
+    assert len([p for p in settings.store.iterdir() if p.name.startswith("gen-")]) == 2  # live + previous

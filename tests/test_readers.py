@@ -1,0 +1,114 @@
+"""Encodings and tabular formats, with the real bundled files and small made-up ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import InputFileError
+from ingest.readers import decode_text, read_table
+
+CSV_ZH = "职位名称,城市,薪资\n算法工程师,北京,15k-30k\n数据分析师,上海,1-1.5万\n"
+
+
+@pytest.mark.parametrize(
+    "data, encoding",
+    [
+        (CSV_ZH.encode("utf-8"), "utf-8"),
+        (b"\xef\xbb\xbf" + CSV_ZH.encode("utf-8"), "utf-8-sig"),
+        (CSV_ZH.encode("gbk"), "gb18030"),
+        (CSV_ZH.encode("gb18030"), "gb18030"),
+        (CSV_ZH.encode("utf-16"), "utf-16"),
+    ],
+    ids=["utf8", "utf8-bom", "gbk", "gb18030", "utf16-bom"],
+)
+def test_encodings_are_detected_not_guessed(data: bytes, encoding: str) -> None:
+    text, found = decode_text(data, "x.csv")
+    assert found == encoding
+    assert text.lstrip("\ufeff") == CSV_ZH
+
+
+def test_real_zhaopin_file_is_read_as_gbk(bundled_corpus: Path) -> None:
+    path = bundled_corpus / "postings/zhaopin_ai_2025/ai_jobs.csv"
+    table = read_table(path, path.read_bytes(), "ai_jobs.csv")
+    assert table.encoding == "gb18030"
+    assert table.headers[:3] == ["城市", "岗位", "薪酬"]
+    assert table.rows[0][1]["岗位"] == "人工智能开发工程师"
+    assert len(table.rows) == 2775
+
+
+def test_real_lagou_file_keeps_its_index_column(bundled_corpus: Path) -> None:
+    path = bundled_corpus / "postings/lagou_2017/nlp.csv"
+    table = read_table(path, path.read_bytes(), "nlp.csv")
+    assert table.headers[0] == "_index" and "职位编码" in table.headers
+    assert len(table.rows) == 325 and not table.skipped
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty file"),
+        (b"  \n\n", "empty file"),
+        (b"PK\x03\x04\x00\x00binary\x00stuff" * 10, "binary content"),
+        (bytes(range(128, 256)) * 40, "not valid UTF-8"),
+    ],
+    ids=["empty", "blank", "nul-bytes", "byte-soup"],
+)
+def test_bad_bytes_get_a_specific_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(InputFileError, match=reason):
+        decode_text(data, "bad.csv")
+
+
+def test_ragged_rows_are_skipped_and_counted(tmp_path: Path) -> None:
+    data = "title,city,salary\nA,北京,10k-20k\nB,上海\nC,深圳,5k-8k,extra\nD,杭州,8k-12k\n".encode()
+    table = read_table(tmp_path / "r.csv", data, "r.csv")
+    assert [r["title"] for _, r in table.rows] == ["A", "D"]
+    assert sum(table.skipped.values()) == 2
+    assert any("ragged row (2 fields" in reason for reason in table.skipped)
+
+
+def test_tsv_json_jsonl_and_sniffed_semicolons(tmp_path: Path) -> None:
+    rows = [{"title": "NLP工程师", "city": "北京", "salary": "20k-40k"}, {"title": "CV", "city": "深圳", "salary": ""}]
+    tsv = "title\tcity\tsalary\nNLP工程师\t北京\t20k-40k\nCV\t深圳\t\n".encode()
+    semi = "title;city;salary\nNLP工程师;北京;20k-40k\nCV;深圳;\n".encode()
+    as_json = json.dumps({"jobs": rows}, ensure_ascii=False).encode()
+    as_jsonl = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode() + b"\n{broken\n"
+    for name, data in (("a.tsv", tsv), ("a.csv", semi), ("a.json", as_json), ("a.jsonl", as_jsonl)):
+        table = read_table(tmp_path / name, data, name)
+        assert [r for _, r in table.rows] == rows, name
+    assert read_table(tmp_path / "a.jsonl", as_jsonl, "a.jsonl").skipped == {"line is not valid JSON": 1}
+
+
+def test_xlsx(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["职位名称", "城市", "薪资", "发布日期"])
+    sheet.append(["大模型算法工程师", "杭州", "30-60K·14薪", None])
+    sheet.append([None, None, None, None])
+    sheet.append(["数据开发", "北京", 15000, "2025-03-01"])
+    book.save(tmp_path / "jobs.xlsx")
+    data = (tmp_path / "jobs.xlsx").read_bytes()
+    table = read_table(tmp_path / "jobs.xlsx", data, "jobs.xlsx")
+    assert table.headers == ["职位名称", "城市", "薪资", "发布日期"]
+    assert [r["职位名称"] for _, r in table.rows] == ["大模型算法工程师", "数据开发"]
+    assert table.rows[1][1]["薪资"] == "15000"
+
+
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("x.xlsx", b"this is not a zip file at all", "not a readable .xlsx"),
+        ("x.json", b'{"a": [1, 2', "invalid JSON"),
+        ("x.json", b'"just a string"', "expected a JSON list"),
+        ("x.csv", b"title,city,salary\n", "no data rows"),
+        ("x.csv", b"title,title,salary\na,b,c\n", "duplicate column names"),
+        ("x.jsonl", b"1\n2\n", "no line is a JSON object"),
+    ],
+)
+def test_malformed_tables(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+    with pytest.raises(InputFileError, match=reason):
+        read_table(tmp_path / name, data, name)

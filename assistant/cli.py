@@ -90,13 +90,15 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def render_stats(stats: dict[str, Any]) -> str:
     """`career-assistant stats` as text."""
     lines = [
-        f"store {stats['store']} · {stats['files']} files · model {stats['embedding_model']} · updated {stats['updated']}",
+        f"store {stats['store']} · {stats['files']} files · model {stats['embedding_model']}"
+        f" · updated {stats['updated']}",
         f"postings: {stats['postings']:,} distinct (from {stats.get('rows', 0):,} rows)",
     ]
     for s in stats["sources"]:
         lines.append(
             f"  {s['source']:<10} {s['postings']:>6,} postings  {s['first'] or '?'} to {s['last'] or '?'}"
-            f"  salary known {s['with_salary'] / s['postings']:.0%}  skills known {s['with_skills'] / s['postings']:.0%}"
+            f"  salary known {s['with_salary'] / s['postings']:.0%}"
+            f"  skills known {s['with_skills'] / s['postings']:.0%}"
             f"  near-duplicates {s['near_duplicates']:,}"
         )
     lines.append(f"cities: {stats.get('city_count', 0)} · top: " + ", ".join(f"{c} {n:,}" for c, n in stats["cities"]))
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders (folders are read recursively)")
     p.add_argument("--bundled", action="store_true", help="also ingest the corpus that ships with the package")
     with_store(p)
-    p.add_argument("--columns", help="map fields to your headers: title=职位,city=城市,salary=薪资,date=...,company=...")
+    p.add_argument("--columns", help="map fields to headers: title=职位,city=城市,salary=薪资,...")
     p.add_argument("--columns-file", help="the same mapping as a JSON file")
     p.add_argument("--source", help="name of the job board for files in an unknown layout")
     p.add_argument("--scrape-date", help="YYYY-MM-DD the files were scraped (resolves 今天/昨天 dates)")

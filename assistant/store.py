@@ -33,7 +33,13 @@ from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from assistant.config import Settings
-from assistant.errors import RuntimeFailure, StoreLockedError, StoreMismatchError, StoreMissingError, UserError
+from assistant.errors import (
+    RuntimeFailure,
+    StoreLockedError,
+    StoreMismatchError,
+    StoreMissingError,
+    UserError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +107,7 @@ def current_generation(root: Path) -> Path | None:
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     try:
-        return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise RuntimeFailure(f"store manifest {gen / 'manifest.json'} cannot be read: {exc}") from exc
 
@@ -210,10 +216,12 @@ class StoreWriter:
         """Create the staging copy of the live generation (or an empty one) and return its path."""
         if self.staging is None:
             staging = self.root / f"{_STAGING_PREFIX}{os.getpid()}-{time.time_ns()}"
+            staging.mkdir()
             if self.base is not None and not self.rebuild:
-                shutil.copytree(self.base, staging)
-            else:
-                staging.mkdir()
+                # Only the postings table is copied. Chroma writes to its files even when it is only
+                # read (a row per open, the index on queries), so a byte copy of a live Chroma folder
+                # can be torn; the new collections are filled through the API instead.
+                shutil.copy2(self.base / "postings.duckdb", staging / "postings.duckdb")
             self.staging = staging
         return self.staging
 
@@ -291,17 +299,17 @@ class VectorCollections:
         self.client = chromadb.PersistentClient(
             path=str(chroma_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
-        ef = ProjectEmbeddingFunction(backend=backend, model=model)
+        ef: Any = ProjectEmbeddingFunction(backend=backend, model=model)
         self.postings = self.client.get_or_create_collection(
-            POSTINGS, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}  # type: ignore[typeddict-item]
+            POSTINGS, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
         )
         self.articles = self.client.get_or_create_collection(
-            ARTICLES, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}  # type: ignore[typeddict-item]
+            ARTICLES, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
         )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.client.close()
+            self.client.close()  # type: ignore[attr-defined]  # PersistentClient has it; ClientAPI does not say
 
     def existing(self, collection: Any) -> dict[str, str]:
         """id -> sha of the embedded text, for every record in a collection."""
@@ -311,6 +319,22 @@ class VectorCollections:
             got = collection.get(include=["metadatas"], limit=page, offset=offset)
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
                 out[rid] = str((meta or {}).get("text_sha", ""))
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def vectors_by_text_sha(self, collection: Any, shas: set[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the texts with these hashes (the embedding cache of a re-run)."""
+        if not shas:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        offset, page = 0, 5000
+        while True:
+            got = collection.get(include=["embeddings", "metadatas"], limit=page, offset=offset)
+            for emb, meta in zip(got["embeddings"], got["metadatas"] or [], strict=False):
+                sha = str((meta or {}).get("text_sha", ""))
+                if sha in shas and sha not in out:
+                    out[sha] = np.asarray(emb, dtype=np.float32)
             if len(got["ids"]) < page:
                 return out
             offset += page

@@ -60,7 +60,9 @@ def parser_fingerprint() -> str:
     if _FINGERPRINT is None:
         digest = hashlib.sha256()
         here = Path(__file__).resolve().parent
-        parts = sorted(here.glob("*.py")) + sorted(VOCAB_DIR.glob("*.json")) + sorted(LAYOUT_DIR.glob("*.json"))
+        parsers = ("readers", "layouts", "postings", "summarize", "articles", "salary", "dates")
+        parts = [here / f"{name}.py" for name in parsers] + [VOCAB_DIR.parent / "vocab.py"]
+        parts += sorted(VOCAB_DIR.glob("*.json")) + sorted(LAYOUT_DIR.glob("*.json"))
         for path in parts:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -197,7 +199,7 @@ def ingest(
         StoreLockedError: another process is writing the store.
         StoreMismatchError: the store was built with another embedding model.
     """
-    from assistant.embeddings import get_embedder
+    from assistant.embeddings import model_id
     from assistant.store import StoreWriter, VectorCollections
 
     options = options or IngestOptions()
@@ -207,9 +209,8 @@ def ingest(
     items = discover(paths)
     report.files = [item.result for item in items]
     signature = options.signature()
-    embedder = get_embedder(settings)
 
-    with StoreWriter(settings.store, embedder.model_id, rebuild=options.rebuild) as writer:
+    with StoreWriter(settings.store, model_id(settings), rebuild=options.rebuild) as writer:
         old_files: dict[str, Any] = dict((writer.base_manifest or {}).get("files", {})) if not options.rebuild else {}
         todo: list[InputFile] = []
         for item in items:
@@ -266,8 +267,11 @@ def ingest(
                 files[item.key] = _manifest_entry(item, signature, content)
             table.rebuild_postings()
             vectors = VectorCollections(staging / "chroma", settings.embedding_backend, _model_arg(settings))
+            previous = None
+            if writer.base is not None and not options.rebuild:
+                previous = VectorCollections(writer.base / "chroma", settings.embedding_backend, _model_arg(settings))
             try:
-                sync_vectors(table, vectors, embedder, settings, report, say)
+                sync_vectors(table, vectors, settings, report, say, previous)
                 changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
                 for item in changed_meanwhile:
                     item.result.status = "failed"
@@ -279,16 +283,18 @@ def ingest(
                         files.pop(item.key, None)
                 if changed_meanwhile:
                     table.rebuild_postings()
-                    sync_vectors(table, vectors, embedder, settings, report, say)
+                    sync_vectors(table, vectors, settings, report, say, previous)
                 report.postings, report.chunks = vectors.count()
                 report.near_duplicates = table.query("SELECT count(*) FROM postings WHERE near_duplicates > 1")[0][0]
             finally:
                 vectors.close()
+                if previous is not None:
+                    previous.close()
         manifest = {
             "files": files,
             "counts": {"postings": report.postings, "chunks": report.chunks, "near_duplicates": report.near_duplicates},
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "dimension": embedder.dimension,
+            "dimension": report.dimension or (writer.base_manifest or {}).get("dimension"),
         }
         say("committing")
         writer.commit(manifest)

@@ -73,7 +73,8 @@ def _strict(data: bytes, encoding: str, path: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise InputFileError(path, f"starts with a {encoding} byte-order mark but is not valid {encoding}: {exc}")
+        reason = f"starts with a {encoding} byte-order mark but is not valid {encoding}: {exc}"
+        raise InputFileError(path, reason) from None
 
 
 def _cjk_share(text: str) -> float:
@@ -175,7 +176,7 @@ def _read_json(text: str, encoding: str, display: str) -> Table:
         # Exports often wrap the list: {"data": [...]} or {"jobs": [...]}; take the one list of objects.
         lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if len(lists) != 1:
-            raise InputFileError(display, "expected a JSON list of objects (or an object holding exactly one such list)")
+            raise InputFileError(display, "expected a JSON list of objects (or an object holding one such list)")
         doc = lists[0]
     if not isinstance(doc, list):
         raise InputFileError(display, f"expected a JSON list of objects, found a {type(doc).__name__}")

@@ -39,6 +39,7 @@ class IngestReport:
     embed_seconds: float = 0.0
     committed: bool = False
     near_duplicates: int = 0
+    dimension: int = 0
 
     @property
     def ok(self) -> bool:

@@ -52,12 +52,16 @@ def _chunk_meta(record: dict[str, Any], sha: str) -> dict[str, Any]:
 def sync_vectors(
     table: PostingsTable,
     vectors: VectorCollections,
-    embedder: Any,
     settings: Settings,
     report: IngestReport,
     say: Callable[[str], None],
+    previous: VectorCollections | None = None,
 ) -> None:
-    """Delete records that are gone, embed and upsert those whose text is new or changed."""
+    """Make `vectors` hold exactly the table's postings and chunks.
+
+    A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
+    hash; only new texts go through the model.
+    """
     wanted_postings = {
         r["posting_id"]: (r["summary"], _posting_meta(r, text_sha(r["summary"]))) for r in table.posting_records()
     }
@@ -65,42 +69,46 @@ def sync_vectors(
     for r in table.chunk_records():
         text = f"{r['title']}\n{r['text']}"
         wanted_chunks[r["chunk_id"]] = (text, _chunk_meta(r, text_sha(text)))
-    for collection, wanted in ((vectors.postings, wanted_postings), (vectors.articles, wanted_chunks)):
+    pairs = (("postings", wanted_postings), ("articles", wanted_chunks))
+    for attr, wanted in pairs:
+        collection = getattr(vectors, attr)
         existing = vectors.existing(collection)
         stale = [rid for rid in existing if rid not in wanted]
         if stale:
             vectors.delete(collection, stale)
-            report.records_deleted += len(stale)
         todo = [rid for rid, (_, meta) in wanted.items() if existing.get(rid) != meta["text_sha"]]
+        if previous is not None and not existing:
+            old = previous.existing(getattr(previous, attr))
+            report.records_deleted += sum(1 for rid in old if rid not in wanted)
         if not todo:
             continue
-        # Cache by text hash: a text already embedded under any id (this run or before) is not embedded again.
         by_sha: dict[str, str] = {}
         for rid in todo:
             text, meta = wanted[rid]
             by_sha.setdefault(meta["text_sha"], text)
-        known = {sha: rid for rid, sha in existing.items() if sha in by_sha and rid in wanted}
-        vectors_by_sha: dict[str, np.ndarray] = {}
-        if known:
-            got = collection.get(ids=list(known.values()), include=["embeddings", "metadatas"])
-            for emb, meta in zip(got["embeddings"], got["metadatas"], strict=True):
-                vectors_by_sha[str(meta["text_sha"])] = np.asarray(emb, dtype=np.float32)
-        new_shas = [sha for sha in by_sha if sha not in vectors_by_sha]
+        cached: dict[str, np.ndarray] = {}
+        for source in (vectors, previous):
+            if source is not None:
+                cached.update(source.vectors_by_text_sha(getattr(source, attr), set(by_sha) - set(cached)))
+        new_shas = [sha for sha in by_sha if sha not in cached]
         report.texts_reused += len(by_sha) - len(new_shas)
         if new_shas:
             say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
+            from assistant.embeddings import get_embedder
+
             t0 = time.perf_counter()
+            embedder = get_embedder(settings)  # loaded only when there is something to embed
+            report.dimension = embedder.dimension
             embedded = _embed_with_progress(embedder, [by_sha[s] for s in new_shas], settings, collection.name)
             report.embed_seconds += time.perf_counter() - t0
             report.texts_embedded += len(new_shas)
-            vectors_by_sha.update(zip(new_shas, embedded, strict=True))
+            cached.update(zip(new_shas, embedded, strict=True))
         say(f"writing {len(todo):,} records ({collection.name})")
-        matrix = np.stack([vectors_by_sha[wanted[rid][1]["text_sha"]] for rid in todo])
         vectors.upsert(
             collection,
             ids=todo,
             documents=[wanted[rid][0] for rid in todo],
-            embeddings=matrix,
+            embeddings=np.stack([cached[wanted[rid][1]["text_sha"]] for rid in todo]),
             metadatas=[wanted[rid][1] for rid in todo],
         )
 

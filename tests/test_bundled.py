@@ -82,14 +82,16 @@ def test_keywords_of_a_job_listed_under_several_searches(built: tuple[Path, str]
         job: list(keywords)
         for job, keywords in _sql(store, "SELECT board_job_id, keywords FROM postings WHERE len(keywords) > 1")
     }
-    assert got == multi and len(multi) > 200
+    assert got == multi and len(multi) > 150
 
 
 @pytest.mark.parametrize(
     "source, text, low, high",
-    [("Lagou", "15k-30k", 15000, 30000), ("Zhaopin", "2-3.5万", 20000, 35000), ("51job", "1-1.5万", 10000, 15000)],
+    [("Lagou", "15k-30k", 15000, 30000), ("Zhaopin", "1.5-2.5万", 15000, 25000), ("51job", "1-1.5万", 10000, 15000)],
 )
-def test_salary_counts_match_the_raw_strings(built: tuple[Path, str], source: str, text: str, low: int, high: int) -> None:
+def test_salary_counts_match_the_raw_strings(
+    built: tuple[Path, str], source: str, text: str, low: int, high: int
+) -> None:
     store, _ = built
     raw = _raw()[source]
     column = {"Lagou": "薪资待遇", "Zhaopin": "薪酬", "51job": "salary"}[source]

@@ -1,0 +1,269 @@
+"""The embedder on the real packaged model: shapes, agreement between backends, the ONNX cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import embeddings
+from assistant.config import BUNDLED_CORPUS, Settings
+from assistant.embeddings import Embedder, LangChainEmbeddings, get_embedder
+from assistant.errors import UserError
+
+LAGOU = BUNDLED_CORPUS / "postings" / "lagou_2017"
+CITY_EN = {"北京": "Beijing", "上海": "Shanghai", "深圳": "Shenzhen", "杭州": "Hangzhou", "广州": "Guangzhou"}
+ROLE_EN = {
+    "nlp": "NLP engineer",
+    "machine_learning": "machine learning engineer",
+    "python": "Python developer",
+}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def posting_lines(per_file: int = 70) -> list[str]:
+    """Summary lines shaped like ingest's, from real Lagou rows (Chinese titles, English gloss)."""
+    lines = []
+    for stem, role in ROLE_EN.items():
+        with (LAGOU / f"{stem}.csv").open(encoding="utf-8", newline="") as f:
+            for row in list(csv.DictReader(f))[:per_file]:
+                city = row["所在城市"]
+                lines.append(
+                    f"{row['职位名称']} ({role}) | {row['公司名称']} | {CITY_EN.get(city, city)} {city} | "
+                    f"{row['薪资待遇']} CNY/month | {row['发布日期']} | skills: Python, {role.split()[0]}"
+                )
+    return lines
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    lines = posting_lines()
+    assert len(lines) >= 200
+    return lines
+
+
+@pytest.fixture(scope="module")
+def embedders() -> dict[str, Embedder]:
+    # The default Settings: the export lands in the test home's cache (conftest), shared with other modules.
+    return {backend: get_embedder(Settings(embedding_backend=backend)) for backend in BACKENDS}
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(embedders: dict[str, Embedder], texts: list[str]) -> np.ndarray:
+    return embedders["torch"].embed_documents(texts)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shapes_dtypes_and_unit_rows(embedders: dict[str, Embedder], backend: str) -> None:
+    embedder = embedders[backend]
+    docs = embedder.embed_documents(["Python developer | Beijing 北京", "数据分析师", "x"])
+    query = embedder.embed_query("NLP jobs in Shanghai")
+    assert embedder.dimension == 384
+    assert docs.shape == (3, 384) and docs.dtype == np.float32
+    assert query.shape == (384,) and query.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_input_gives_zero_rows(embedders: dict[str, Embedder], backend: str) -> None:
+    empty = embedders[backend].embed_documents([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+
+
+def test_one_string_is_refused_by_embed_documents(embedders: dict[str, Embedder]) -> None:
+    with pytest.raises(TypeError, match="embed_query"):
+        embedders["onnx"].embed_documents("NLP engineer")
+
+
+def test_onnx_fp32_matches_torch(
+    embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray
+) -> None:
+    cos = cosines(embedders["onnx"].embed_documents(texts), torch_vectors)
+    assert cos.min() >= 0.9999, f"min cosine {cos.min():.6f}"
+
+
+def test_int8_stays_close_to_torch(
+    embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray
+) -> None:
+    cos = cosines(embedders["onnx-int8"].embed_documents(texts), torch_vectors)
+    assert cos.mean() >= 0.985, f"mean cosine {cos.mean():.4f}"
+    assert cos.min() >= 0.95, f"min cosine {cos.min():.4f}"
+
+
+def test_query_and_document_vectors_agree_for_this_model(embedders: dict[str, Embedder]) -> None:
+    # all-MiniLM-L6-v2 has no query/document prompts: both calls give the same vector.
+    for embedder in embedders.values():
+        text = "机器学习工程师 machine learning engineer | Hangzhou 杭州"
+        np.testing.assert_allclose(embedder.embed_query(text), embedder.embed_documents([text])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_order_survives_length_sorting(
+    embedders: dict[str, Embedder], texts: list[str], backend: str
+) -> None:
+    embedder = embedders[backend]
+    # Long, short, long...: the batcher reorders them by token count and must put each row back.
+    mixed = [t if i % 2 else t + " | benefits: 五险一金, 年终奖" * 6 for i, t in enumerate(texts[:40])]
+    mixed.insert(7, "AI")
+    together = embedder.embed_documents(mixed)
+    alone = np.stack([embedder.embed_documents([t])[0] for t in mixed])
+    # Exact for int8 too: it runs one text per call, so neighbours cannot move a vector.
+    assert cosines(together, alone).min() >= 0.9999
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_text_longer_than_256_tokens_is_truncated_like_torch(
+    embedders: dict[str, Embedder], backend: str
+) -> None:
+    long_text = "Senior backend engineer, Java, Spring, Kafka, Redis, Shenzhen 深圳. " * 40  # ~700 tokens
+    vectors = embedders[backend].embed_documents([long_text, long_text + " extra tail", "short"])
+    reference = embedders["torch"].embed_documents([long_text])[0]
+    # Only the first 256 tokens count, so a tail past them changes nothing.
+    assert float(vectors[0] @ vectors[1]) >= 0.9999
+    assert float(vectors[0] @ reference) >= (0.9999 if backend == "onnx" else 0.95)
+
+
+def test_same_settings_give_the_same_object(embedders: dict[str, Embedder]) -> None:
+    assert get_embedder(Settings(embedding_backend="onnx-int8")) is embedders["onnx-int8"]
+    assert get_embedder(Settings(embedding_backend="torch", embed_batch_size=64)) is embedders["torch"]
+
+
+def test_model_ids_name_model_and_backend(embedders: dict[str, Embedder]) -> None:
+    ids = {backend: embedder.model_id for backend, embedder in embedders.items()}
+    assert ids == {b: f"all-MiniLM-L6-v2@{b}" for b in BACKENDS}
+
+
+def test_langchain_adapter_returns_plain_floats(embedders: dict[str, Embedder]) -> None:
+    adapter = LangChainEmbeddings(embedders["onnx-int8"])
+    docs = adapter.embed_documents(["Python developer", "数据挖掘工程师"])
+    query = adapter.embed_query("data mining")
+    assert len(docs) == 2 and all(len(row) == 384 for row in docs)
+    assert isinstance(docs[0][0], float) and isinstance(query[0], float) and len(query) == 384
+
+
+def export_folder(settings: Settings) -> Path:
+    (folder,) = (Path(settings.model_cache) / "onnx").iterdir()
+    return folder
+
+
+def test_export_is_reused_by_a_fresh_process_cache(
+    embedders: dict[str, Embedder], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = export_folder(Settings())
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert {"model.onnx", "model.onnx.json", "model.int8.onnx", "model.int8.onnx.json"} <= set(before)
+    monkeypatch.setattr(embeddings, "_EMBEDDERS", {})  # as if a new process started
+    with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
+        again = get_embedder(Settings(embedding_backend="onnx-int8"))
+    assert again is not embedders["onnx-int8"]
+    assert not [r for r in caplog.records if "built" in r.getMessage()]
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    np.testing.assert_allclose(
+        again.embed_documents(["NLP engineer"]), embedders["onnx-int8"].embed_documents(["NLP engineer"])
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), id="truncated"),
+        pytest.param(lambda p: p.with_name(p.name + ".json").unlink(), id="no-sidecar"),
+    ],
+)
+def test_damaged_cached_model_is_rebuilt(
+    embedders: dict[str, Embedder],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Callable[[Path], object],
+) -> None:
+    # A copy of the shared export, so only the int8 file is rebuilt (a quantisation, ~2 s).
+    cache = tmp_path / "cache"
+    source = export_folder(Settings())
+    shutil.copytree(source, cache / "onnx" / source.name)
+    int8 = cache / "onnx" / source.name / "model.int8.onnx"
+    damage(int8)
+    monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
+    with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
+        rebuilt = get_embedder(Settings(embedding_backend="onnx-int8", model_cache=cache))
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "not usable" in messages and "built int8" in messages
+    vector = rebuilt.embed_documents(["Python developer | Beijing 北京"])
+    expected = embedders["onnx-int8"].embed_documents(["Python developer | Beijing 北京"])
+    assert float(vector[0] @ expected[0]) >= 0.9999
+
+
+def test_file_onnxruntime_refuses_is_rebuilt_even_with_a_matching_checksum(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Garbage whose sidecar agrees: only onnxruntime notices. The fp32 export is redone (~1 s here).
+    cache = tmp_path / "cache"
+    source = export_folder(Settings())
+    shutil.copytree(source, cache / "onnx" / source.name)
+    fp32 = cache / "onnx" / source.name / "model.onnx"
+    fp32.write_bytes(b"not an onnx model")
+    sidecar = fp32.with_name("model.onnx.json")
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    meta.update(size=fp32.stat().st_size, sha256=embeddings._sha256(fp32))
+    sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
+    with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
+        embedder = get_embedder(Settings(embedding_backend="onnx", model_cache=cache))
+    assert "cannot load" in caplog.text and "built fp32" in caplog.text
+    assert embedder.embed_documents(["ok"]).shape == (1, 384)
+
+
+def test_user_model_folder_gets_its_own_identity(tmp_path: Path) -> None:
+    # A copy of the packaged model under another name, by symlinks (no 90 MB copy).
+    folder = tmp_path / "my-minilm"
+    packaged = embeddings.packaged_model_path()
+    for path in packaged.rglob("*"):
+        if path.is_file():
+            (folder / path.relative_to(packaged)).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path.relative_to(packaged)).symlink_to(path)
+    embedder = get_embedder(Settings(embedding_backend="torch", embedding_model=folder))
+    name, backend = embedder.model_id.split("@")
+    assert backend == "torch" and name.startswith("my-minilm-") and len(name) == len("my-minilm-") + 8
+    assert embedder.embed_documents(["NLP engineer"]).shape == (1, 384)
+
+
+def test_incomplete_user_model_folder_is_a_user_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-model"
+    empty.mkdir()
+    with pytest.raises(UserError, match=r"empty-model has no config\.json or modules\.json.*Hint"):
+        get_embedder(Settings(embedding_model=empty))
+    (empty / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(UserError, match=r"empty-model has no weights .*found: config\.json"):
+        get_embedder(Settings(embedding_model=empty, embedding_backend="torch"))
+
+
+def test_unloadable_user_model_folder_is_a_user_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(UserError, match=r"broken-model cannot be loaded as a sentence-transformers model"):
+        get_embedder(Settings(embedding_model=broken, embedding_backend="torch"))
+
+
+def test_fine_tunes_of_one_architecture_get_different_ids(tmp_path: Path) -> None:
+    # Same file names and sizes, different weights: names+sizes alone would call them one model.
+    ids = []
+    for name, fill in (("a", b"\1"), ("b", b"\2")):
+        folder = tmp_path / name / "minilm-finetune"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+        (folder / "model.safetensors").write_bytes(fill * 6_000_000)  # fine-tuning moves every weight
+        ids.append(embeddings._model_source(folder).model_id("onnx"))
+    assert ids[0] != ids[1] and all(i.startswith("minilm-finetune-") for i in ids)

@@ -246,7 +246,8 @@ def ingest(
             except Exception as exc:  # a parser bug must not cost the other files
                 log.exception("unexpected error reading %s", item.result.display)
                 item.result.status, item.result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
-        report.rows_in = sum(item.result.rows_in for item in todo if item.key in parsed)
+        report.rows_in = sum(i.result.rows_in for i in todo if i.key in parsed and i.result.kind == "postings")
+        report.chunks_in = sum(i.result.records for i in todo if i.key in parsed and i.result.kind == "articles")
 
         staging = writer.stage()
         say("writing the postings table")

@@ -31,7 +31,8 @@ class IngestReport:
     pruned: list[str] = field(default_factory=list)
     postings: int = 0
     chunks: int = 0
-    rows_in: int = 0
+    rows_in: int = 0  # posting rows read from new or changed files
+    chunks_in: int = 0  # article chunks made from new or changed files
     texts_embedded: int = 0
     texts_reused: int = 0
     records_deleted: int = 0
@@ -52,12 +53,12 @@ class IngestReport:
     def render(self) -> str:
         """A closing report a person can read in a terminal."""
         by_status = Counter(f.status for f in self.files)
-        rate = self.rows_in / self.seconds if self.seconds > 0 else 0.0
+        rate = (self.rows_in + self.chunks_in) / self.seconds if self.seconds > 0 else 0.0
         lines = [
             f"store: {self.store}",
             "files: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) if self.files else "files: none",
-            f"rows in: {self.rows_in:,} (from new or changed files) · postings in store: {self.postings:,}"
-            f" · article chunks: {self.chunks:,}",
+            f"read: {self.rows_in:,} posting rows and {self.chunks_in:,} article chunks from new or changed files",
+            f"store holds: {self.postings:,} postings · {self.chunks:,} article chunks",
             f"texts embedded: {self.texts_embedded:,} unique · reused: {self.texts_reused:,}"
             f" · records removed: {self.records_deleted:,}",
             f"time: {self.seconds:.1f} s (embedding {self.embed_seconds:.1f} s) · {rate:,.0f} rows/s",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import embeddings
+from assistant import embeddings, model_source, onnx_export
 from assistant.config import BUNDLED_CORPUS, Settings
 from assistant.embeddings import Embedder, LangChainEmbeddings, get_embedder
 from assistant.errors import UserError
@@ -215,7 +215,7 @@ def test_file_onnxruntime_refuses_is_rebuilt_even_with_a_matching_checksum(
     fp32.write_bytes(b"not an onnx model")
     sidecar = fp32.with_name("model.onnx.json")
     meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    meta.update(size=fp32.stat().st_size, sha256=embeddings._sha256(fp32))
+    meta.update(size=fp32.stat().st_size, sha256=onnx_export._sha256(fp32))
     sidecar.write_text(json.dumps(meta), encoding="utf-8")
     monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
     with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
@@ -265,5 +265,5 @@ def test_fine_tunes_of_one_architecture_get_different_ids(tmp_path: Path) -> Non
         folder.mkdir(parents=True)
         (folder / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
         (folder / "model.safetensors").write_bytes(fill * 6_000_000)  # fine-tuning moves every weight
-        ids.append(embeddings._model_source(folder).model_id("onnx"))
+        ids.append(model_source._model_source(folder).model_id("onnx"))
     assert ids[0] != ids[1] and all(i.startswith("minilm-finetune-") for i in ids)

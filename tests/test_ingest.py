@@ -232,3 +232,12 @@ def test_an_interrupted_runs_leftovers_are_cleaned(corpus: Path, settings: Setti
     assert ingest([corpus], settings, _opts()).ok
     assert not leftover.exists()
     assert len([p for p in settings.store.iterdir() if p.name.startswith("gen-")]) == 2  # live + previous
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_an_unreadable_file_is_reported(tmp_path: Path, settings: Settings) -> None:
+    locked = tmp_path / "locked.csv"
+    locked.write_text(NLP_CSV, encoding="utf-8")
+    locked.chmod(0)
+    report = ingest([locked], settings)
+    assert [(f.status, f.error) for f in report.files] == [("failed", "permission denied (cannot read the file)")]

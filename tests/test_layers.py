@@ -12,9 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 #: vendor package -> the only modules allowed to import it
 VENDORS = {
     "chromadb": {"assistant/store.py"},
-    "sentence_transformers": {"assistant/embeddings.py"},
-    "onnxruntime": {"assistant/embeddings.py"},
-    "torch": {"assistant/embeddings.py"},
+    "sentence_transformers": {"assistant/model_source.py"},
+    "onnxruntime": {"assistant/onnx_export.py"},
+    "torch": {"assistant/onnx_export.py"},
     "duckdb": {"assistant/market.py"},
     "gradio": {"assistant/ui.py"},
 }

@@ -21,6 +21,8 @@ examples:
   career-assistant ingest jobs.csv --columns title=Position,city=Location,salary=Pay --source MyBoard
   career-assistant ingest exports/ --prune          also drop records of files that were deleted
   career-assistant stats                            what the store holds
+  career-assistant ask "What do NLP engineers earn in Beijing?"
+  career-assistant ask "深圳大模型岗位要求哪些技能？" --json
 """
 
 
@@ -87,6 +89,27 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.api import CareerAssistant
+
+    assistant = CareerAssistant(settings=_settings(args))
+    try:
+        answer = assistant.ask(args.question)
+    finally:
+        assistant.close()
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, default=str, indent=1))
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print()
+        for number, citation in enumerate(answer.citations, start=1):
+            quoted = " ".join(citation.text.split())
+            quoted = quoted if len(quoted) <= 160 else quoted[:157] + "…"
+            print(f"[{number}] {citation.source_file} {citation.locator}: {quoted}")
+    return 0
+
+
 def render_stats(stats: dict[str, Any]) -> str:
     """`career-assistant stats` as text."""
     lines = [
@@ -141,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question about skills, pay, cities or moving into AI roles")
+    p.add_argument("question", help='e.g. "What do NLP engineers earn in Beijing?" or "深圳大模型岗位要求哪些技能？"')
+    with_store(p)
+    p.add_argument("--json", action="store_true", help='print {"answer", "citations", "figures", "language"}')
+    p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("stats", help="what the store holds")
     with_store(p)

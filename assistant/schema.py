@@ -83,3 +83,26 @@ class Figure:
     filters: dict[str, str] = field(default_factory=dict)
     source: str = ""
     period: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says: the text with [n] markers, what each marker cites, and the figures."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    figures: tuple[Figure, ...]
+    language: str  # "en" or "zh"
+    intent: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """The `ask --json` shape: {"answer", "citations", "figures", "language"}."""
+        from dataclasses import asdict
+
+        return {
+            "answer": self.text,
+            "citations": [asdict(c) for c in self.citations],
+            "figures": [asdict(f) for f in self.figures],
+            "language": self.language,
+            "intent": self.intent,
+        }

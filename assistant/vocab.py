@@ -1,7 +1,8 @@
 """Bilingual vocabularies: cities, skills and role families, read from the JSON files in `data/`.
 
-The vocabularies are data, not code (`data/cities.json`, `data/skills.json`, `data/roles.json`);
-this module loads them once (lazily, cached) and matches text against them. Pure, stdlib only.
+The vocabularies are data, not code (`data/cities.json`, `data/skills.json`, `data/roles.json`, and
+`data/places.json` for well-known places outside our data); this module loads them once (lazily, cached)
+and matches text against them. Pure, stdlib only.
 
 Matching rules shared by skills and role families:
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -375,3 +377,113 @@ def role_label(key: str, lang: str = "en") -> str:
         if rule.key == key:
             return rule.en if lang == "en" else rule.zh
     raise ValueError(f"unknown role family {key!r}; expected one of {', '.join(role_families())}")
+
+
+def alias_pattern(aliases: Iterable[str]) -> re.Pattern[str]:
+    """One case-insensitive regex for many aliases, under the matching rules of this module (see top).
+
+    Lets other modules (question understanding) match their own word lists exactly as titles are matched:
+    Chinese as substrings, Latin as whole words, longest alias first at each position.
+
+    Args:
+        aliases: names in any script; blank ones are ignored.
+
+    Returns:
+        A compiled pattern; look a match up with `alias_key(match.group(0))`. With no aliases, a pattern
+        that never matches.
+    """
+    cleaned = [unicodedata.normalize("NFKC", a) for a in aliases if a and a.strip()]
+    return _alternation(cleaned) if cleaned else re.compile(r"(?!)")
+
+
+def alias_key(text: str) -> str:
+    """Lookup key of an alias or of a match of `alias_pattern`: NFKC, case-folded, no whitespace."""
+    return _norm_alias(text)
+
+
+@lru_cache(maxsize=1)
+def city_forms() -> tuple[str, ...]:
+    """Every written form of every city: English name, Chinese with and without 市, pinyin, aliases.
+
+    A form shared by two cities (pinyin "taizhou") is included; `canonical_city` says which, if any.
+    """
+    forms: dict[str, None] = {}
+    for row in _load("cities.json")["cities"]:
+        for form in (row["name"], row["zh"], row["zh"] + "市", row["pinyin"], *row["aliases"]):
+            forms.setdefault(form, None)
+    return tuple(forms)
+
+
+@dataclass(frozen=True)
+class PlaceMention:
+    """A place named in free text: a city of the vocabulary (`known`, canonical English name) or not."""
+
+    name: str
+    known: bool
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _PlaceIndex:
+    pattern: re.Pattern[str]  # city forms and foreign places together
+    foreign: dict[str, tuple[str, str]]  # alias key -> (English name, Chinese name)
+    not_places: re.Pattern[str]
+    shi_words: re.Pattern[str]
+    shi_strip: str
+
+
+_UNKNOWN_SHI = re.compile(r"([\u4e00-\u9fff]{2,4})市")
+
+
+@lru_cache(maxsize=1)
+def _place_index() -> _PlaceIndex:
+    data = _load("places.json")
+    foreign = {a: (p["en"], p["zh"]) for p in data["places"] for a in (p["en"], p["zh"], *p["aliases"])}
+    return _PlaceIndex(
+        # One pattern, longest first at each position: "北京都有" is Beijing, not 京都 (Kyoto).
+        pattern=alias_pattern([*city_forms(), *foreign]),
+        foreign={alias_key(a): names for a, names in foreign.items()},
+        not_places=alias_pattern(data["not_places"]),
+        shi_words=alias_pattern(data["shi_words"]),
+        shi_strip=data["shi_prefix_strip"],
+    )
+
+
+def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def find_places(text: str) -> tuple[PlaceMention, ...]:
+    """Places named in free text (a question), in order: known cities and places we have no data for.
+
+    Known: any written form of a city ("Shenzhen", "深圳市", "帝都"); a pinyin two cities share ("Taizhou")
+    is skipped rather than guessed. Unknown: the places of `places.json` (reported in the script they were
+    written in: "Paris" or "巴黎") and Chinese names written with 市 that are not in the vocabulary
+    ("昆山市", "某某市"; words such as 城市 or 市场 are not places).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The mentions with their spans in `text`, in order of appearance.
+    """
+    index = _place_index()
+    work = _blank(text, (m.span() for m in index.not_places.finditer(text)))  # 朝阳行业 is not 朝阳
+    found: list[PlaceMention] = []
+    for hit in index.pattern.finditer(work):
+        surface = hit.group(0)
+        if (names := index.foreign.get(alias_key(surface))) is not None:
+            found.append(PlaceMention(names[1] if _CJK.search(surface) else names[0], False, *hit.span()))
+        elif (city := canonical_city(surface)) is not None:
+            found.append(PlaceMention(city.name, True, *hit.span()))
+    work = _blank(work, ((p.start, p.end) for p in found))
+    work = _blank(work, (m.span() for m in index.shi_words.finditer(work)))
+    for hit in _UNKNOWN_SHI.finditer(work):
+        name = hit.group(1).lstrip(index.shi_strip)  # 在昆山市 -> 昆山
+        if len(name) >= 2 and canonical_city(name) is None:
+            found.append(PlaceMention(name + "市", False, hit.end() - len(name) - 1, hit.end()))
+    return tuple(sorted(found, key=lambda p: p.start))

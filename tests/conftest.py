@@ -63,3 +63,18 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 @pytest.fixture(scope="session")
 def bundled_corpus() -> Path:
     return BUNDLED
+
+
+@pytest.fixture(scope="session")
+def bundled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The whole bundled corpus ingested once per test run through the real CLI: (store, its report)."""
+    import subprocess
+    import sys
+
+    store = tmp_path_factory.mktemp("bundled") / "store"
+    run = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ingest", "--bundled", "--store", str(store)],
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    return store, run.stdout

@@ -37,14 +37,8 @@ def _raw() -> dict[str, list[dict[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    store = tmp_path_factory.mktemp("bundled") / "store"
-    run = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "ingest", "--bundled", "--store", str(store)],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    return store, run.stdout
+def built(bundled_store: tuple[Path, str]) -> tuple[Path, str]:
+    return bundled_store
 
 
 def _sql(store: Path, sql: str) -> list[tuple[object, ...]]:

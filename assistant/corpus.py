@@ -1,0 +1,54 @@
+"""The read side of a store: the live generation's postings table, vector collections and embedder."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.market import PostingsTable
+from assistant.store import VectorCollections, open_generation
+
+
+class Corpus:
+    """An opened store generation, shared by the retriever and the figure engine.
+
+    Opening is cheap; the vector collections and the embedding model load on first use.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from assistant.embeddings import model_id
+
+        self.settings = settings
+        self.generation, self.manifest = open_generation(Path(settings.store), model_id(settings))
+        self.table = PostingsTable(self.generation / "postings.duckdb", read_only=True)
+        # DuckDB connections are not safe to share across threads without a cursor each.
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.table.con.cursor().execute(sql, params or []).fetchall()
+
+    @cached_property
+    def vectors(self) -> VectorCollections:
+        model = str(self.settings.embedding_model) if self.settings.embedding_model else None
+        return VectorCollections(self.generation / "chroma", self.settings.embedding_backend, model)
+
+    @cached_property
+    def embedder(self) -> Any:
+        from assistant.embeddings import get_embedder
+
+        return get_embedder(self.settings)
+
+    @cached_property
+    def companies(self) -> tuple[str, ...]:
+        """Company names with at least 3 postings, for recognising them in questions."""
+        rows = self.query("SELECT company FROM postings WHERE company IS NOT NULL GROUP BY 1 HAVING count(*) >= 3")
+        return tuple(r[0] for r in rows)
+
+    def close(self) -> None:
+        if "vectors" in self.__dict__:
+            self.vectors.close()
+        self.table.close()

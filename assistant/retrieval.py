@@ -1,0 +1,231 @@
+"""Hybrid retrieval: dense (Chroma) plus lexical (BM25 over jieba tokens), fused by reciprocal rank.
+
+The packaged embedding model reads almost no Chinese (STACK.md), so BM25 over jieba-segmented text
+carries Chinese questions, and the glossary adds the other script's names of every city, role and skill
+the question mentions (cross-lingual expansion) before either search runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from assistant.figures import Filters
+
+log = logging.getLogger(__name__)
+
+#: Reciprocal-rank-fusion constant: 60 is the usual choice; larger flattens the rank differences.
+RRF_K = 60
+#: At most this many chunks of one article, and one posting per (title, company), in a result list.
+PER_ARTICLE = 2
+_TOKEN = re.compile(r"[a-z0-9+#.]+|[\u4e00-\u9fff]+")
+_STOP = {
+    "the", "a", "an", "of", "in", "for", "and", "or", "to", "is", "are", "what", "which", "how", "do", "does",
+    "i", "my", "me", "on", "with", "at", "by", "as", "be", "it", "this", "that", "there", "about", "from",
+    "的", "了", "是", "在", "和", "吗", "呢", "什么", "哪些", "怎么", "如何", "我", "有", "多少", "一个",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One retrieved passage: an article chunk or a posting summary, with where it lives."""
+
+    kind: str  # "article" or "posting"
+    record_id: str
+    text: str
+    source_file: str
+    locator: str
+    title: str
+    score: float
+
+    def to_document(self) -> Document:
+        return Document(
+            page_content=self.text,
+            metadata={
+                "kind": self.kind, "id": self.record_id, "source_file": self.source_file,
+                "locator": self.locator, "title": self.title, "score": self.score,
+            },
+        )  # fmt: skip
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and jieba segments of Chinese runs, without stop words."""
+    import jieba
+
+    tokens: list[str] = []
+    for piece in _TOKEN.findall(text.lower()):
+        if piece[0] >= "\u4e00":
+            tokens.extend(t for t in jieba.lcut_for_search(piece) if t not in _STOP)
+        elif piece not in _STOP and len(piece) > 1 or piece in ("c", "r"):
+            tokens.append(piece.strip("."))
+    return tokens
+
+
+class _LexicalIndex:
+    """BM25 over all article chunks and posting summaries of one generation, built once."""
+
+    def __init__(self, corpus: Any) -> None:
+        import logging as _logging
+
+        import jieba
+        from rank_bm25 import BM25Okapi
+
+        from assistant.vocab import all_skills, skill_aliases
+
+        jieba.setLogLevel(_logging.WARNING)
+        # Domain terms stay whole (自然语言处理, 大模型) instead of being cut into characters.
+        for name in all_skills():
+            for alias in skill_aliases(name):
+                if any("\u4e00" <= ch <= "\u9fff" for ch in alias):
+                    jieba.add_word(alias)
+        self.records: list[Evidence] = []
+        meta: list[tuple[str, str, str]] = []
+        for chunk_id, source_file, title, position, text in corpus.query(
+            "SELECT chunk_id, source_file, title, position, text FROM chunks ORDER BY source_file, position"
+        ):
+            self.records.append(Evidence("article", chunk_id, text, source_file, f"chunk {position + 1}", title, 0.0))
+            meta.append(("", "", ""))
+        for pid, source_file, row, summary, title, city, role, source in corpus.query(
+            """SELECT posting_id, source_file, "row", summary, title, coalesce(city, ''), role_family, source
+               FROM postings ORDER BY posting_id"""
+        ):
+            self.records.append(Evidence("posting", pid, summary, source_file, f"row {row}", title, 0.0))
+            meta.append((city, role, source))
+        self.kind = np.array([r.kind for r in self.records])
+        self.city = np.array([m[0] for m in meta])
+        self.role = np.array([m[1] for m in meta])
+        self.source = np.array([m[2] for m in meta])
+        self.bm25 = BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records])
+
+    def search(self, text: str, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
+        tokens = tokenize(text)
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        mask = self.kind == kind
+        if filters is not None and kind == "posting":
+            for values, column in ((filters.cities, self.city), (filters.roles, self.role),
+                                   (filters.sources, self.source)):  # fmt: skip
+                if values:
+                    mask &= np.isin(column, list(values))
+        scores = np.where(mask & (scores > 0), scores, -1.0)
+        best = np.argsort(-scores)[:limit]
+        return [self.records[i] for i in best if scores[i] > 0]
+
+
+_INDEXES: dict[str, _LexicalIndex] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def lexical_index(corpus: Any) -> _LexicalIndex:
+    key = str(corpus.generation)
+    with _INDEX_LOCK:
+        if key not in _INDEXES:
+            _INDEXES[key] = _LexicalIndex(corpus)
+        return _INDEXES[key]
+
+
+def _chroma_where(filters: Filters | None) -> dict[str, Any] | None:
+    if filters is None:
+        return None
+    parts = [
+        {field: {"$in": list(values)}}
+        for field, values in (("city", filters.cities), ("role_family", filters.roles), ("source", filters.sources))
+        if values
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _dense(corpus: Any, vector: np.ndarray, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
+    collection = corpus.vectors.articles if kind == "article" else corpus.vectors.postings
+    where = _chroma_where(filters) if kind == "posting" else None
+    total = collection.count()
+    if not total:
+        return []
+    got = collection.query(
+        query_embeddings=[vector], n_results=min(limit, total), where=where, include=["documents", "metadatas",
+                                                                                      "distances"],
+    )  # fmt: skip
+    out = []
+    for rid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+                                    strict=True):  # fmt: skip
+        locator = f"chunk {int(meta['position']) + 1}" if kind == "article" else f"row {meta['row']}"
+        body = doc.split("\n", 1)[1] if kind == "article" and "\n" in doc else doc
+        out.append(Evidence(kind, rid, body, str(meta["source_file"]), locator, str(meta.get("title", "")),
+                            1.0 - float(dist)))  # fmt: skip
+    return out
+
+
+def fuse(ranked_lists: Iterable[Sequence[Evidence]], k: int) -> list[Evidence]:
+    """Reciprocal rank fusion, then diversity: a few chunks per article, one posting per title and company."""
+    scores: dict[str, float] = {}
+    first: dict[str, Evidence] = {}
+    for ranked in ranked_lists:
+        for rank, item in enumerate(ranked):
+            scores[item.record_id] = scores.get(item.record_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            first.setdefault(item.record_id, item)
+    out: list[Evidence] = []
+    per_source: dict[str, int] = {}
+    for rid in sorted(scores, key=lambda r: -scores[r]):
+        item = first[rid]
+        group = item.source_file if item.kind == "article" else f"{item.title}|{item.text.split(' | ')[1:2]}"
+        limit = PER_ARTICLE if item.kind == "article" else 1
+        if per_source.get(group, 0) >= limit:
+            continue
+        per_source[group] = per_source.get(group, 0) + 1
+        out.append(Evidence(item.kind, item.record_id, item.text, item.source_file, item.locator, item.title,
+                            round(scores[rid], 5)))  # fmt: skip
+        if len(out) == k:
+            break
+    return out
+
+
+class HybridRetriever(BaseRetriever):
+    """A LangChain retriever over a store: `invoke("question")` gives fused, diverse Documents.
+
+    Attributes:
+        corpus: an opened store (`assistant.corpus.Corpus`).
+        k: how many passages to return.
+        kinds: which collections to search: "article", "posting" or both.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    corpus: Any
+    k: int = 5
+    kinds: tuple[str, ...] = ("article", "posting")
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [e.to_document() for e in self.search(query, k=self.k, kinds=self.kinds)]
+
+    def search(
+        self,
+        text: str,
+        k: int = 5,
+        kinds: Sequence[str] = ("article", "posting"),
+        filters: Filters | None = None,
+        expansion: str = "",
+    ) -> list[Evidence]:
+        """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order."""
+        query = f"{text} {expansion}".strip()
+        vector = self.corpus.embedder.embed_query(query)
+        index = lexical_index(self.corpus)
+        results: list[Evidence] = []
+        for kind in kinds:
+            pool = max(4 * k, 20)
+            dense = _dense(self.corpus, vector, kind, filters, pool)
+            lexical = index.search(query, kind, filters, pool)
+            results.extend(fuse([dense, lexical], k))
+        return results

@@ -1,0 +1,1 @@
+"""Prompt and answer templates, as text files loaded by name (see assistant/templates.py)."""

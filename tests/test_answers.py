@@ -1,0 +1,155 @@
+"""Answers on the bundled corpus: exact figures (checked against the raw files), citations that exist,
+refusals without numbers, follow-ups, advice, and the LangChain surface."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant import CareerAssistant
+from assistant.config import Settings
+from assistant.schema import Answer
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+LAGOU = REPO / "ingest" / "corpus" / "postings" / "lagou_2017"
+
+
+@pytest.fixture(scope="module")
+def ca(bundled_store: tuple[Path, str]) -> Iterator[CareerAssistant]:
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    yield assistant
+    assistant.close()
+
+
+def _lagou_rows() -> dict[str, dict[str, str]]:
+    """One row per Lagou job id, read with the csv module (no project code)."""
+    rows: dict[str, dict[str, str]] = {}
+    for path in sorted(LAGOU.glob("*.csv")):
+        with open(path, encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                rows.setdefault(row["职位编码"], row)
+    return rows
+
+
+def _lagou_median(city_zh: str) -> tuple[float, int]:
+    mids = []
+    for row in _lagou_rows().values():
+        match = re.fullmatch(r"(\d+)[kK]-(\d+)[kK]", row["薪资待遇"].strip())
+        if row["所在城市"] == city_zh and match and int(match[2]) <= 10 * int(match[1]):
+            mids.append((int(match[1]) + int(match[2])) * 500)
+    return statistics.median(mids), len(mids)
+
+
+def _figure(answer: Answer, name: str) -> tuple[float, int]:
+    found = [f for f in answer.figures if f.name == name]
+    assert found, (name, answer.text)
+    return float(found[0].value), found[0].n
+
+
+def _assert_citations_exist(ca: CareerAssistant, answer: Answer) -> None:
+    for c in answer.citations:
+        if c.kind == "posting":
+            row = int(c.locator.removeprefix("row "))
+            sql = 'SELECT summary FROM postings WHERE source_file = ? AND "row" = ?'
+            got = ca.corpus.query(sql, [c.source_file, row])
+            assert got and got[0][0] == c.text, c
+        else:
+            position = int(c.locator.removeprefix("chunk ")) - 1
+            sql = "SELECT text FROM chunks WHERE source_file = ? AND position = ?"
+            got = ca.corpus.query(sql, [c.source_file, position])
+            assert got and got[0][0] == c.text, c
+
+
+@pytest.mark.parametrize(
+    "question, city_zh",
+    [
+        ("What is the median monthly salary on Lagou in Shanghai?", "上海"),
+        ("拉勾上北京职位的月薪中位数是多少？", "北京"),
+    ],
+)
+def test_salary_figure_is_exact(ca: CareerAssistant, question: str, city_zh: str) -> None:
+    answer = ca.ask(question)
+    expected, n = _lagou_median(city_zh)
+    assert _figure(answer, "salary_median") == (expected, n)
+    assert f"{expected:,.0f}" in answer.text
+    assert answer.language == ("zh" if re.search(r"[\u4e00-\u9fff]", question) else "en")
+    _assert_citations_exist(ca, answer)
+
+
+def test_count_and_follow_up(ca: CareerAssistant) -> None:
+    first = ca.ask("How many postings are there on Lagou in Hangzhou?")
+    rows = _lagou_rows().values()
+    assert _figure(first, "count")[0] == sum(r["所在城市"] == "杭州" for r in rows)
+    follow = ca.ask("And in Shenzhen?", history=["How many postings are there on Lagou in Hangzhou?"])
+    assert _figure(follow, "count")[0] == sum(r["所在城市"] == "深圳" for r in rows)
+    zh = ca.ask("那成都呢？", history=[{"role": "user", "content": "拉勾上杭州有多少个职位？"}])
+    assert _figure(zh, "count")[0] == sum(r["所在城市"] == "成都" for r in rows)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What's the weather in Beijing tomorrow?", "Give me a recipe for dumplings", "今天股票会涨吗？"],
+)
+def test_out_of_scope_is_refused_without_numbers(ca: CareerAssistant, question: str) -> None:
+    answer = ca.ask(question)
+    assert answer.intent == "out_of_scope" and not answer.figures and not answer.citations
+    assert not re.search(r"\d", answer.text)
+
+
+def test_a_place_with_no_postings_gets_no_number(ca: CareerAssistant) -> None:
+    answer = ca.ask("What do NLP engineers earn in Paris?")
+    assert "no postings for Paris" in answer.text and not answer.figures
+
+
+def test_fact_question_quotes_articles_that_exist(ca: CareerAssistant) -> None:
+    answer = ca.ask("Why is there a shortage of AI talent in China?")
+    assert answer.citations and all(c.kind == "article" for c in answer.citations)
+    _assert_citations_exist(ca, answer)
+
+
+def test_advice_ranks_targets_with_gap_and_citations(ca: CareerAssistant) -> None:
+    answer = ca.ask("I'm a Java backend developer in Shanghai on 15k a month. How do I move into machine learning?")
+    assert answer.intent == "advice"
+    assert "15,000" in answer.text and "Machine" in answer.text
+    _assert_citations_exist(ca, answer)
+
+
+def test_stream_yields_the_answer_in_pieces(ca: CareerAssistant) -> None:
+    question = "What do NLP engineers earn in Beijing?"
+    pieces = list(ca.stream(question))
+    assert len(pieces) > 1 and "".join(pieces).replace(" ", "") == ca.ask(question).text.replace(" ", "")
+
+
+def test_langchain_surface(ca: CareerAssistant) -> None:
+    from langchain_core.documents import Document
+    from langchain_core.runnables import Runnable
+
+    docs = ca.retriever.invoke("自然语言处理工程师 北京")
+    assert docs and all(isinstance(d, Document) for d in docs)
+    assert any("自然语言处理" in d.page_content or "NLP" in d.page_content for d in docs)
+    assert isinstance(ca.chain, Runnable)
+    answer = ca.chain.invoke({"question": "Which cities have the most LLM jobs?"})
+    assert any(f.name == "top_city" for f in answer.figures)
+
+
+def test_cli_ask_json(bundled_store: tuple[Path, str]) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", "深圳大模型岗位要求哪些技能？", "--json",
+         "--store", str(bundled_store[0])],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert set(doc) >= {"answer", "citations", "figures", "language"} and doc["language"] == "zh"
+    fields = {"name", "value", "n", "filters", "source", "period"}
+    assert doc["figures"] and all(fields <= set(f) for f in doc["figures"])

@@ -16,7 +16,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
 
 from assistant.config import Settings
 from assistant.corpus import Corpus
-from assistant.planner import advise, evidence_for, figure_blocks
+from assistant.planner import advise, evidence_for, figure_blocks, gloss
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer
 from assistant.understand import Profile, Query, understand
@@ -68,7 +68,7 @@ class CareerAssistant:
         rows, profile_text = parts["advice"]
         findings = Findings(
             language=query.language, intent=query.intent, blocks=parts["blocks"], evidence=parts["evidence"],
-            advice=rows, profile=profile_text,
+            advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}",
         )  # fmt: skip
         return compose(findings)
 

@@ -101,7 +101,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, default=str, indent=1))
         return 0
     print(answer.text)
-    if answer.citations:
+    if answer.citations:  # the sources behind the [n] markers, shortened to one line each
         print()
         for number, citation in enumerate(answer.citations, start=1):
             quoted = " ".join(citation.text.split())

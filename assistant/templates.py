@@ -15,6 +15,8 @@ _SECTION = re.compile(r"^\[([a-z_]+)\]\s*$")
 
 #: The placeholders each template must use exactly, so a typo in a template file fails at load time.
 PLACEHOLDERS: dict[str, set[str]] = {
+    "compare_more": {"first", "verb", "second", "first_value", "second_value"},
+    "compare_same": {"first", "second", "value"},
     "count": {"subject", "value", "distinct", "thin", "cites"},
     "count_distinct": {"value"},
     "salary": {"subject", "median", "p25", "p75", "n", "thin", "cites"},

@@ -7,11 +7,12 @@ quoted source text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN, Filters
-from assistant.retrieval import Evidence
+from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Answer, Citation, Figure
 from assistant.templates import render
 from assistant.vocab import canonical_city, role_label
@@ -55,6 +56,7 @@ class Findings:
     evidence: list[Evidence] = field(default_factory=list)
     advice: list[AdviceRow] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
+    question: str = ""  # what the asker wrote, plus the glossary's expansion: picks the sentences quoted
 
 
 def subject(filters: Filters, lang: str) -> str:
@@ -171,9 +173,41 @@ def _label(dimension: str, value: str, lang: str) -> str:
 
 
 def _provenance(figures: list[Figure], lang: str) -> str:
-    sources = sorted({s.strip() for f in figures for s in f.source.split(",") if s.strip()})
+    """One line naming each source once with the widest period its figures span."""
+    spans: dict[str, list[str]] = {}
+    for f in figures:
+        for part in (p.strip() for p in f.source.split(",") if p.strip()):
+            name, _, period = part.partition(" ")
+            start, _, end = period.partition(" to ")
+            spans.setdefault(name, []).extend(d for d in (start, end) if d[:1].isdigit())
+    sources = [f"{name} {min(d)} to {max(d)}" if d else name for name, d in spans.items()]
     rule = SALARY_RULE if lang == "en" else _RULE_ZH
     return render(lang, "provenance", source=", ".join(sources), rule=rule)
+
+
+def _verdict(blocks: list[Block], lang: str) -> str | None:
+    """The direct first sentence of a comparison: which side is higher, from the figures below it."""
+    salary = [b for b in blocks if b.kind == "salary"]
+    measure, name = (salary, "salary_median") if len(salary) == 2 else (
+        [b for b in blocks if b.kind == "count"], "count")  # fmt: skip
+    if len(measure) != 2:
+        return None
+    pairs = [(block, figure) for block in measure if (figure := _figure(block, name)) is not None]
+    if len(pairs) != 2:
+        return None
+    (a, fa), (b, fb) = sorted(pairs, key=lambda pair: -float(pair[1].value))
+    unit = (" CNY/month" if lang == "en" else " 元/月") if name == "salary_median" else ""
+
+    def fmt(value: object) -> str:
+        return f"{float(str(value)):,.0f}{unit}"
+
+    if fa.value == fb.value:
+        return render(lang, "compare_same", first=subject(a.subject, lang), second=subject(b.subject, lang),
+                      value=fmt(fa.value))  # fmt: skip
+    verb = {("en", "salary_median"): "pay more than", ("en", "count"): "have more postings than",
+            ("zh", "salary_median"): "薪资高于", ("zh", "count"): "职位多于"}[(lang, name)]  # fmt: skip
+    return render(lang, "compare_more", first=subject(a.subject, lang), verb=verb, second=subject(b.subject, lang),
+                  first_value=fmt(fa.value), second_value=fmt(fb.value))  # fmt: skip
 
 
 def compose(findings: Findings) -> Answer:
@@ -200,6 +234,10 @@ def compose(findings: Findings) -> Answer:
                 median=_money(row.median), uplift=uplift, overlap=", ".join(row.overlap) or none,
                 gap=", ".join(row.gap) or none, cites=cite.marks(row.examples),
             ))  # fmt: skip
+    if findings.intent == "comparison":
+        verdict = _verdict(findings.blocks, lang)
+        if verdict:
+            lines.append(verdict)
     for block in findings.blocks:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
@@ -212,16 +250,31 @@ def compose(findings: Findings) -> Answer:
         for item in findings.evidence:
             citation = Citation(item.source_file, item.locator, item.text, item.kind)
             number = cite.marks([citation]).strip("[]")
-            lines.append(render(lang, "evidence_line", text=_quote(item.text), n=number))
+            lines.append(render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number))
     elif findings.intent in ("fact", "advice") and not findings.advice:
         lines.append(render(lang, "no_evidence"))
     return Answer("\n".join(lines).strip(), tuple(cite.citations), tuple(figures), lang, findings.intent)
 
 
-def _quote(text: str, limit: int = 320) -> str:
-    """A passage short enough to read, cut at a sentence end where possible."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = max(text.rfind(". ", 0, limit), text.rfind("。", 0, limit))
-    return text[: cut + 1] if cut > limit // 2 else text[:limit].rsplit(" ", 1)[0] + "…"
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")
+
+
+def best_sentences(text: str, question: str, limit: int = 320) -> str:
+    """The sentences of a passage that share the most words with the question, in their own order,
+    within `limit` characters: the part of a cited passage that answers."""
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text) if s and s.strip()]
+    if not sentences:
+        return ""
+    wanted = set(tokenize(question))
+    scored = sorted(range(len(sentences)), key=lambda i: -len(wanted & set(tokenize(sentences[i]))))
+    chosen: list[int] = []
+    used = 0
+    for i in scored:
+        if used + len(sentences[i]) > limit and chosen:
+            continue
+        chosen.append(i)
+        used += len(sentences[i]) + 1
+        if used >= limit * 0.6:
+            break
+    quote = " … ".join(sentences[i] for i in sorted(chosen))
+    return quote if len(quote) <= limit + 40 else quote[:limit].rsplit(" ", 1)[0] + "…"

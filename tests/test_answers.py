@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -153,3 +154,14 @@ def test_cli_ask_json(bundled_store: tuple[Path, str]) -> None:
     assert set(doc) >= {"answer", "citations", "figures", "language"} and doc["language"] == "zh"
     fields = {"name", "value", "n", "filters", "source", "period"}
     assert doc["figures"] and all(fields <= set(f) for f in doc["figures"])
+
+
+def test_readme_python_example_runs(bundled_store: tuple[Path, str], tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- readme:python -->\s*```python\n(.+?)\n```", readme, re.DOTALL)
+    assert match
+    code = match.group(1).replace('store="vectorstore"', f"store={str(bundled_store[0])!r}")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "salary_median" in run.stdout and "bundled:postings/" in run.stdout

@@ -110,6 +110,14 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from assistant.evaluation import run_eval
+
+    report = run_eval(questions=args.questions, settings=_settings(args))
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if args.json else report.render())
+    return 0
+
+
 def render_stats(stats: dict[str, Any]) -> str:
     """`career-assistant stats` as text."""
     lines = [
@@ -170,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     with_store(p)
     p.add_argument("--json", action="store_true", help='print {"answer", "citations", "figures", "language"}')
     p.set_defaults(func=_cmd_ask)
+
+    p = sub.add_parser("eval", help="measure the answers on a question set with independently computed answers")
+    with_store(p)
+    p.add_argument("--questions", default="eval/questions.jsonl", help="JSON lines question set (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the metrics and every question's result as JSON")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("stats", help="what the store holds")
     with_store(p)

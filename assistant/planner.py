@@ -8,7 +8,7 @@ from assistant import figures as fig
 from assistant.figures import Filters
 from assistant.retrieval import Evidence, HybridRetriever
 from assistant.understand import Profile, Query
-from assistant.vocab import canonical_city, role_family, role_label, skill_aliases
+from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases
 from assistant.writer import AdviceRow, Block
 
 #: Where a worker usually aims when the question names no target role.
@@ -18,9 +18,9 @@ MIN_FACT_SIMILARITY = 0.3
 
 
 def filters_for(query: Query) -> Filters:
-    """The postings filters a question asks for. A skill that names a requested role family is not
-    applied twice (NLP the role already means NLP the skill)."""
-    skills = tuple(s for s in query.skills if role_family(s) not in query.roles) if query.roles else query.skills
+    """The postings filters a question asks for. When it names a role family, the skills it mentions
+    describe that role ("AI infrastructure", "数据分析岗位") rather than narrow it, so they are not applied."""
+    skills = () if query.roles else query.skills
     return Filters(
         cities=query.cities, roles=query.roles, skills=skills, companies=query.companies,
         years=query.years, sources=query.sources,
@@ -38,6 +38,7 @@ def gloss(query: Query) -> str:
         words += [role_label(role, "en"), role_label(role, "zh")]
     for skill in query.skills:
         words += list(skill_aliases(skill))[:3]
+    words += gloss_terms(query.text)
     return " ".join(dict.fromkeys(words))
 
 
@@ -97,6 +98,8 @@ def evidence_for(retriever: HybridRetriever, query: Query, k: int = 4) -> list[E
     """Article passages for fact and advice questions; nothing when nothing is close enough."""
     if query.intent not in ("fact", "advice"):
         return []
+    if query.unknown_places and not query.cities:
+        return []  # "巴黎的工作": the answer is that the data has no such place, not articles about China
     text = query.text
     if query.intent == "advice":
         targets = " ".join(role_label(r, "en") for r in query.roles) or "AI machine learning"

@@ -169,6 +169,11 @@ def _add(items: list[Any], item: Any) -> None:
 def _mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Mentions:
     found = _Mentions()
     work = _blank(text, (m.span() for m in _cue("not_entities").finditer(text)))
+    # Board names first: "智联招聘" names the source Zhaopin even when a company of that name posts jobs.
+    for hit in _cue("sources").finditer(work):
+        _add(found.sources, _table("sources")[vocab.alias_key(hit.group(0))])
+        found.spans.append(hit.span())
+    work = _blank(work, (h.span() for h in _cue("sources").finditer(work)))
     matcher, lookup = _company_matcher(companies)
     hits = list(matcher.finditer(work))
     for hit in hits:
@@ -187,9 +192,6 @@ def _mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Ment
         _add(found.roles, family)
         found.spans.append(hit.span())
         last_end, last_generic = hit.end(), generic
-    for hit in _cue("sources").finditer(work):
-        _add(found.sources, _table("sources")[vocab.alias_key(hit.group(0))])
-        found.spans.append(hit.span())
     for hit in _YEAR.finditer(work):
         _add(found.years, int(hit.group(1)))
         found.spans.append(hit.span())
@@ -310,7 +312,9 @@ def _intent(ask: str, found: _Mentions, profile: Profile | None) -> str:
     if _cue("trend").search(ask) or years:
         return "trend"
     measure = _measure(ask)
-    if found.two_of_a_kind() and measure in (None, *_COMPARABLE):
+    # "深圳和广州哪里…更多": "where" between two named cities asks which of the two, not for a ranking.
+    if found.two_of_a_kind() and (measure in (None, *_COMPARABLE) or (measure == "top_cities" and
+                                                                       len(found.cities) >= 2)):  # fmt: skip
         return "comparison"
     return "figure" if measure else "fact"
 

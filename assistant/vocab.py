@@ -487,3 +487,21 @@ def find_places(text: str) -> tuple[PlaceMention, ...]:
         if len(name) >= 2 and canonical_city(name) is None:
             found.append(PlaceMention(name + "市", False, hit.end() - len(name) - 1, hit.end()))
     return tuple(sorted(found, key=lambda p: p.start))
+
+
+@lru_cache(maxsize=1)
+def _glossary() -> tuple[tuple[str, str], ...]:
+    doc = json.loads((_DATA / "glossary.json").read_text(encoding="utf-8"))
+    # Longest terms first, so 人才缺口 is glossed before 人才.
+    return tuple(sorted(doc["zh_en"].items(), key=lambda kv: -len(kv[0])))
+
+
+def gloss_terms(text: str) -> tuple[str, ...]:
+    """English words for the Chinese question words in `text` (cross-lingual retrieval expansion)."""
+    found: list[str] = []
+    rest = text
+    for zh, en in _glossary():
+        if zh in rest:
+            found.append(en)
+            rest = rest.replace(zh, " ")
+    return tuple(found)

@@ -95,9 +95,15 @@ class CareerAssistant:
                ) -> Iterator[str]:  # fmt: skip
         """The answer's text in pieces (a sentence or line at a time); join them for the whole text."""
         answer = self.ask(question, history, profile)
-        for piece in re.split(r"(?<=\n)|(?<=[.。;；])\s", answer.text):
-            if piece:
+        piece = ""
+        # Split after line ends and sentence ends, keeping every character: "".join(pieces) == answer.text.
+        for part in re.split(r"(\n|(?<=[.。;；])[ \t]+)", answer.text):
+            piece += part
+            if part and part.isspace():
                 yield piece
+                piece = ""
+        if piece:
+            yield piece
 
     def close(self) -> None:
         self.corpus.close()

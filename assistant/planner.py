@@ -95,9 +95,13 @@ def figure_blocks(db: fig.SQL, query: Query) -> list[Block]:
 
 
 def evidence_for(retriever: HybridRetriever, query: Query, k: int = 4) -> list[Evidence]:
-    """Article passages for fact and advice questions; nothing when nothing is close enough."""
-    if query.intent not in ("fact", "advice"):
+    """Article passages: the answer to a fact question, steps for advice, and for figure questions the
+    two passages closest to them (what the news says beside what the postings say). Nothing when nothing
+    is close enough, and nothing for out-of-scope questions or places the data does not cover."""
+    if query.intent == "out_of_scope":
         return []
+    if query.intent in ("figure", "comparison", "trend"):
+        k = 2
     if query.unknown_places and not query.cities:
         return []  # "巴黎的工作": the answer is that the data has no such place, not articles about China
     text = query.text

@@ -63,8 +63,28 @@ class Evidence:
         )  # fmt: skip
 
 
+_SAME_WORD = {"tech": "technology", "hiring": "hire", "jobs": "job", "roles": "role", "ai": "ai"}
+
+
+def stem(word: str) -> str:
+    """A light English stemmer, enough for "competing/competition/compete" or "salaries/salary" to meet:
+    plural and -ing/-ed endings off, then the first six letters."""
+    word = _SAME_WORD.get(word, word)
+    if not word.isalpha() or len(word) <= 4:
+        return word
+    if word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    for ending in ("ing", "ed"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            word = word[: -len(ending)]
+            break
+    return word[:6]
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words and jieba segments of Chinese runs, without stop words."""
+    """Lower-cased, lightly stemmed words and jieba segments of Chinese runs, without stop words."""
     import jieba
 
     tokens: list[str] = []
@@ -72,7 +92,7 @@ def tokenize(text: str) -> list[str]:
         if piece[0] >= "\u4e00":
             tokens.extend(t for t in jieba.lcut_for_search(piece) if t not in _STOP)
         elif piece not in _STOP and len(piece) > 1 or piece in ("c", "r"):
-            tokens.append(piece.strip("."))
+            tokens.append(stem(piece.strip(".")))
     return tokens
 
 

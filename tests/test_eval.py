@@ -164,10 +164,6 @@ def _failures(report: EvalReport, attr: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "assistant limitations found by the eval: an extra skill filter from the role's own words "
-    "('AI infrastructure' adds skill AI; 数据分析 adds skill Data Analysis), 智联招聘 read as a company "
-    "instead of the source Zhaopin, '最多的公司是哪些' not read as a company ranking"))  # fmt: skip
 def test_figure_accuracy(report: EvalReport) -> None:
     metric = report.metric("figure_accuracy")
     assert metric.total >= 45
@@ -175,10 +171,6 @@ def test_figure_accuracy(report: EvalReport) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "assistant limitations found by the eval: article questions with job words are routed to figures "
-    "(top 10 cities, DeepSeek demand, IT salaries, 北京大学 read as Beijing), and the English-only "
-    "embedding misses some passages"))  # fmt: skip
 def test_fact_recall_at_5(report: EvalReport) -> None:
     metric = report.metric("fact_recall_at_5")
     assert metric.total >= 15

@@ -34,8 +34,19 @@ class CareerAssistant:
         >>> ans.text, ans.citations, ans.figures
     """
 
-    def __init__(self, store: str | Path | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self, store: str | Path | None = None, settings: Settings | None = None, chat_model: Any = None
+    ) -> None:
+        """Open a store.
+
+        Args:
+            store: the store folder (default: settings, then ./vectorstore).
+            settings: all other settings; `Settings.from_env()` when omitted.
+            chat_model: any LangChain chat model to phrase answers (optional); its numbers are checked
+                against the findings and an answer that invents one falls back to the default writer.
+        """
         settings = settings or Settings.from_env()
+        self.chat_model = chat_model
         if store is not None:
             settings = settings.with_(store=Path(store))
         self.settings = settings
@@ -52,7 +63,11 @@ class CareerAssistant:
             evidence=RunnableLambda(lambda x: evidence_for(self.retriever, x["query"]), name="evidence"),
             advice=RunnableLambda(lambda x: advise(self.corpus, x["query"], x.get("profile")), name="advice"),
         )
-        write = RunnableLambda(self._write, name="write")
+        write: Runnable[Any, Answer] = RunnableLambda(self._write, name="write")
+        if self.chat_model is not None:
+            from assistant.llm import llm_writer
+
+            write = llm_writer(self.chat_model, write)
         return understand_step | gather | write
 
     def _understand(self, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -165,3 +165,23 @@ def test_readme_python_example_runs(bundled_store: tuple[Path, str], tmp_path: P
                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "salary_median" in run.stdout and "bundled:postings/" in run.stdout
+
+
+def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: tuple[Path, str]) -> None:
+    # The chat model is outside the project; a scripted one stands in for it here.
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    question = "What do NLP engineers earn in Beijing?"
+    grounded = "NLP engineers in Beijing are advertised at a median of 25,000 CNY a month (n=215) [1]."
+    invented = "NLP engineers in Beijing earn about 31,415 CNY a month [1]."
+    model = FakeListChatModel(responses=[grounded, invented])
+    ca = CareerAssistant(settings=Settings(store=bundled_store[0]), chat_model=model)
+    try:
+        first = ca.ask(question)
+        assert first.text == grounded and first.figures and first.citations
+        second = ca.ask(question)
+        assert "31,415" not in second.text and second.text.startswith("NLP roles in Beijing: median")
+        refusal = ca.ask("What's the weather in Beijing tomorrow?")  # the model is not asked at all
+        assert refusal.intent == "out_of_scope"
+    finally:
+        ca.close()

@@ -110,6 +110,20 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    auth = None
+    if args.auth:
+        user, colon, password = args.auth.partition(":")
+        if not (colon and user and password):
+            raise UserError("--auth must be USER:PASS, both non-empty (the value is not shown: it holds a password)")
+        auth = (user, password)
+    from assistant.ui import serve
+
+    serve(_settings(args), host=args.host, port=args.port, auth=auth)
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from assistant.evaluation import run_eval
 
@@ -178,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_store(p)
     p.add_argument("--json", action="store_true", help='print {"answer", "citations", "figures", "language"}')
     p.set_defaults(func=_cmd_ask)
+
+    p = sub.add_parser("serve", help="the chat UI and its HTTP API (http://127.0.0.1:7860 by default)")
+    with_store(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    p.add_argument("--auth", metavar="USER:PASS", help="require this login to open the page or call the API")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("eval", help="measure the answers on a question set with independently computed answers")
     with_store(p)

@@ -1,0 +1,222 @@
+"""The chat UI and its HTTP API, served for real on a free local port and called like a user would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("gradio")
+
+from assistant.config import Settings  # noqa: E402
+from assistant.errors import UserError  # noqa: E402
+from assistant.schema import Figure  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+JSON_KEYS = {"answer", "citations", "figures", "language", "intent"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(bundled_store: tuple[Path, str]) -> Iterator[str]:
+    """The UI served by `serve` (the same safe defaults as `career-assistant serve`): its URL."""
+    from assistant.ui import serve
+
+    port = _free_port()
+    demo = serve(Settings(store=bundled_store[0]), port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def _curl_ask(url: str, question: str, *extra: str) -> str:
+    """POST /gradio_api/call/ask, then read the event stream (Gradio's two-step HTTP API)."""
+    body = json.dumps({"data": [question]})
+    post = subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"{url}gradio_api/call/ask", "-H", "Content-Type: application/json",
+         "-d", body, *extra],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    event_id = json.loads(post.stdout)["event_id"]
+    get = subprocess.run(
+        ["curl", "-sS", "-N", f"{url}gradio_api/call/ask/{event_id}", *extra],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return get.stdout
+
+
+def _assert_cited_answer_with_figures(result: dict[str, Any], language: str) -> None:
+    assert set(result) == JSON_KEYS
+    assert result["language"] == language
+    assert "[1]" in result["answer"]
+    assert result["citations"] and set(result["citations"][0]) == {"source_file", "locator", "text", "kind"}
+    assert result["figures"] and set(result["figures"][0]) == {"name", "value", "n", "filters", "source", "period"}
+
+
+@pytest.mark.slow
+def test_ask_endpoint_in_english_and_chinese(server: str) -> None:
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask"]
+
+    english = client.predict("What do NLP engineers earn in Beijing?", api_name="/ask")
+    _assert_cited_answer_with_figures(english, "en")
+    assert "Beijing" in english["answer"]
+    assert any(f["name"] == "salary_median" and f["filters"].get("cities") == "Beijing" for f in english["figures"])
+
+    chinese = client.predict("北京和上海的大模型岗位哪个薪资高？", api_name="/ask")
+    _assert_cited_answer_with_figures(chinese, "zh")
+    assert "北京" in chinese["answer"] and "上海" in chinese["answer"]
+    cities = {f["filters"].get("cities") for f in chinese["figures"] if f["name"] == "salary_median"}
+    assert cities == {"Beijing", "Shanghai"}
+
+
+@pytest.mark.slow
+def test_ask_endpoint_with_curl(server: str) -> None:
+    stream = _curl_ask(server, "Which cities have the most AI jobs?")
+    assert "event: complete" in stream, stream
+    data = stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0]
+    (result,) = json.loads(data)
+    _assert_cited_answer_with_figures(result, "en")
+    assert result["figures"][0]["name"] == "top_city"
+
+
+@pytest.mark.slow
+def test_empty_question_is_a_clear_error_and_the_server_carries_on(server: str) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    with pytest.raises(AppError, match="empty question"):
+        client.predict("   ", api_name="/ask")
+
+    stream = _curl_ask(server, "")
+    assert "event: error" in stream and "empty question" in stream and "Traceback" not in stream
+
+    assert client.predict("深圳大模型岗位要求哪些技能？", api_name="/ask")["language"] == "zh"
+
+
+@pytest.mark.slow
+def test_auth_protects_the_page_and_the_api(bundled_store: tuple[Path, str]) -> None:
+    from gradio_client import Client
+
+    from assistant.ui import serve
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    demo = serve(Settings(store=bundled_store[0]), port=port, auth=("ann", "s3cret"), block=False)
+    try:
+
+        def status(*args: str) -> str:
+            run = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args], capture_output=True,
+                                 text=True, timeout=30)  # fmt: skip
+            return run.stdout
+
+        assert status(f"{url}config") == "401"
+        assert status("-X", "POST", f"{url}gradio_api/call/ask", "-H", "Content-Type: application/json",
+                      "-d", '{"data": ["hi"]}') == "401"  # fmt: skip
+        assert status("-X", "POST", f"{url}login", "-d", "username=ann", "-d", "password=wrong") == "400"
+        with pytest.raises(Exception, match="credentials"):
+            Client(url, verbose=False)
+        result = Client(url, auth=("ann", "s3cret"), verbose=False).predict("北京NLP工程师薪资多少？", api_name="/ask")
+        assert result["figures"]
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_chat_streams_cites_charts_and_keeps_context(bundled_store: tuple[Path, str]) -> None:
+    from assistant.api import CareerAssistant
+    from assistant.ui import build_app
+
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    try:
+        respond = _handler(build_app(assistant), "respond")
+        updates = list(respond("What do NLP engineers earn in Beijing?", []))
+        texts = [u[1][-1]["content"] for u in updates]
+        assert len(updates) > 1 and all(texts[-1].startswith(t) for t in texts)  # the text so far, growing
+        question, chat, sources, chart = updates[-1]
+        assert question == "" and [m["role"] for m in chat] == ["user", "assistant"]
+        assert "**[1]**" in sources and "ai_jobs.csv" in sources and "row " in sources
+        assert chart.visible and list(chart.value["columns"]) == ["label", "value"]
+
+        # The Chatbot hands history back as content blocks; the follow-up inherits "NLP".
+        blocks = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
+        *_, (_, chat2, _, _) = respond("and in Shanghai?", blocks)
+        assert len(chat2) == 4 and "NLP" in chat2[-1]["content"] and "Shanghai" in chat2[-1]["content"]
+
+        *_, (_, _, sources3, chart3) = respond("Why is there a shortage of AI talent in China?", [])
+        assert "articles/" in sources3 and not chart3.visible
+    finally:
+        assistant.close()
+
+
+def test_chat_shows_errors_as_a_message_not_a_traceback() -> None:
+    from assistant.ui import build_app
+
+    class Failing:
+        def ask(self, question: str, **_: Any) -> Any:
+            raise UserError("no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.")
+
+    respond = _handler(build_app(Failing()), "respond")  # type: ignore[arg-type]
+    (update,) = list(respond("What do NLP engineers earn?", []))
+    assert update[1][-1] == {
+        "role": "assistant",
+        "content": "⚠️ no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.",
+    }
+    assert list(respond("  ", [])) and list(respond("  ", []))[0][1] == []  # blank input: nothing happens
+
+
+def test_chart_data_picks_top_lists_then_pay_then_counts() -> None:
+    from assistant.ui import chart_data
+
+    top = [Figure("top_city", 475, 1146, {"skills": "AI", "city": "Beijing"}),
+           Figure("top_city", 213, 1146, {"skills": "AI", "city": "Shanghai"})]  # fmt: skip
+    frame, title, _ = chart_data(top)
+    assert frame is not None and frame.to_dict("list") == {"label": ["Beijing", "Shanghai"], "value": [475, 213]}
+    assert title == "Postings by city"
+
+    one = [Figure(n, v, 215, {"cities": "Beijing", "roles": "nlp"}) for n, v in
+           [("salary_median", 25000.0), ("salary_p25", 21500.0), ("salary_p75", 33500.0), ("count", 216)]]  # fmt: skip
+    frame, title, _ = chart_data(one)
+    assert frame is not None and frame["value"].tolist() == [21500.0, 25000.0, 33500.0]
+    assert "Beijing · nlp" in title
+
+    two = [Figure("salary_median", 25000.0, 114, {"cities": "Beijing", "roles": "llm"}),
+           Figure("salary_median", 24000.0, 46, {"cities": "Shanghai", "roles": "llm"})]  # fmt: skip
+    frame, _, _ = chart_data(two)
+    assert frame is not None and frame["label"].tolist() == ["Beijing (n=114)", "Shanghai (n=46)"]
+
+    trend = [Figure("count", 5194, 5194, {"skills": "Java", "year": "2017", "source": "Lagou"}),
+             Figure("salary_median", 13500.0, 5194, {"skills": "Java", "year": "2017", "source": "Lagou"}),
+             Figure("count", 124, 124, {"skills": "Java", "year": "2025", "source": "Zhaopin"})]  # fmt: skip
+    frame, title, _ = chart_data(trend, "trend")
+    assert frame is not None and frame["label"].tolist() == ["2017 · Lagou", "2025 · Zhaopin"] and title == "Postings"
+
+    assert chart_data([])[0] is None
+
+
+def test_serve_command_rejects_a_malformed_login_without_echoing_it() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "serve", "--auth", "ann-s3cret"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "--auth must be USER:PASS" in run.stderr and "s3cret" not in run.stderr
+
+
+def _handler(demo: Any, name: str) -> Any:
+    return next(f.fn for f in demo.fns.values() if f.name == name)

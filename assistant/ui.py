@@ -192,7 +192,9 @@ def chart_update(answer: Answer) -> Any:
     frame, title, y_title = chart_data(answer.figures, answer.intent, answer.language)
     if frame is None:
         return gr.BarPlot(value=None, visible=False)
-    return gr.BarPlot(value=frame, title=title, y_title=y_title, x_title="", visible=True)
+    # Keep the figures' own order (p25, median, p75; ranks; years): Vega would sort the labels alphabetically.
+    order = list(dict.fromkeys(str(label) for label in frame["label"]))
+    return gr.BarPlot(value=frame, title=title, y_title=y_title, x_title="", sort=order, visible=True)
 
 
 def chart_data(

@@ -7,7 +7,7 @@ overrides (CLI flags or keyword arguments), and are validated once, at start-up.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class Settings:
     embedding_backend: str = "onnx-int8"
     """How the model runs: `onnx-int8` (fastest, cosine 0.99 to fp32), `onnx` (fp32) or `torch`."""
 
-    model_cache: Path = _default_cache()
+    model_cache: Path = field(default_factory=_default_cache)
     """Where the ONNX export of the model is kept between runs."""
 
     embed_batch_size: int = 64

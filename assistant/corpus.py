@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,14 @@ class Corpus:
         from assistant.embeddings import get_embedder
 
         return get_embedder(self.settings)
+
+    def embed_query(self, text: str) -> Any:
+        """The question's vector, computed once per text: retrieval and the relevance check share it."""
+        return self._embed_cached(text)
+
+    @cached_property
+    def _embed_cached(self) -> Any:
+        return lru_cache(maxsize=256)(self.embedder.embed_query)
 
     @cached_property
     def companies(self) -> tuple[str, ...]:

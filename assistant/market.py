@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ class PostingsTable:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def replace_file(self, file_key: str, postings: list[Posting] = (), chunks: list[Chunk] = ()) -> None:  # type: ignore[assignment]
+    def replace_file(self, file_key: str, postings: Sequence[Posting] = (), chunks: Sequence[Chunk] = ()) -> None:
         """Drop what a file contributed before and load what it contributes now."""
         self.delete_file(file_key)
         if postings:
@@ -167,7 +167,7 @@ class PostingsTable:
             return {"postings": 0, "sources": [], "cities": [], "roles": [], "skills": [], "articles": []}
         q = self.query
         sources = q(
-            """SELECT source, count(*), min(posted), max(posted), count(salary_min) + count(salary_max) > 0,
+            """SELECT source, count(*), min(posted), max(posted),
                       count(*) FILTER (WHERE salary_min IS NOT NULL OR salary_max IS NOT NULL),
                       count(*) FILTER (WHERE len(skills) > 0), count(*) FILTER (WHERE near_duplicates > 1)
                FROM postings GROUP BY source ORDER BY count(*) DESC"""
@@ -177,8 +177,8 @@ class PostingsTable:
             "rows": q("SELECT count(*) FROM file_rows")[0][0],
             "sources": [
                 {
-                    "source": s[0], "postings": s[1], "first": s[2], "last": s[3], "with_salary": s[5],
-                    "with_skills": s[6], "near_duplicates": s[7],
+                    "source": s[0], "postings": s[1], "first": s[2], "last": s[3], "with_salary": s[4],
+                    "with_skills": s[5], "near_duplicates": s[6],
                 }  # fmt: skip
                 for s in sources
             ],

@@ -111,7 +111,7 @@ def evidence_for(retriever: HybridRetriever, query: Query, k: int = 4) -> list[E
     found = retriever.search(text, k=k, kinds=("article",), expansion=gloss(query))
     if not found:
         return []
-    vector = retriever.corpus.embedder.embed_query(f"{text} {gloss(query)}")
+    vector = retriever.corpus.embed_query(f"{text} {gloss(query)}".strip())
     best = _best_similarity(retriever, vector, found)
     return found if best >= MIN_FACT_SIMILARITY else []
 

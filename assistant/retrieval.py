@@ -274,7 +274,7 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Evidence]:
         """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order."""
         query = f"{text} {expansion}".strip()
-        vector = self.corpus.embedder.embed_query(query)
+        vector = self.corpus.embed_query(query)
         index = lexical_index(self.corpus)
         results: list[Evidence] = []
         for kind in kinds:

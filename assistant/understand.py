@@ -170,10 +170,11 @@ def _mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Ment
     found = _Mentions()
     work = _blank(text, (m.span() for m in _cue("not_entities").finditer(text)))
     # Board names first: "智联招聘" names the source Zhaopin even when a company of that name posts jobs.
-    for hit in _cue("sources").finditer(work):
+    board_hits = list(_cue("sources").finditer(work))
+    for hit in board_hits:
         _add(found.sources, _table("sources")[vocab.alias_key(hit.group(0))])
         found.spans.append(hit.span())
-    work = _blank(work, (h.span() for h in _cue("sources").finditer(work)))
+    work = _blank(work, (h.span() for h in board_hits))
     matcher, lookup = _company_matcher(companies)
     hits = list(matcher.finditer(work))
     for hit in hits:

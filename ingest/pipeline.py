@@ -12,7 +12,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,11 +163,10 @@ def _parse(item: InputFile, options: IngestOptions) -> ParsedPostings | list[Chu
     table = read_table(item.path, item.data, result.display)
     layout = resolve_layout(table.headers, result.display, options.columns, options.source)
     if options.scrape_date:
-        from dataclasses import replace
-
         layout = replace(layout, scrape_date=options.scrape_date)
     if not layout.source:
-        layout = _with_source(layout, item.path)
+        # A file in an unknown layout with no --source is named after its folder (exports/myboard/jobs.csv).
+        layout = replace(layout, source=item.path.parent.name or item.path.stem)
     parsed = parse_postings(table, layout, result.display, item.path.stem)
     result.layout, result.encoding = layout.name, table.encoding
     result.rows_in = len(table.rows) + sum(table.skipped.values())
@@ -176,12 +175,6 @@ def _parse(item: InputFile, options: IngestOptions) -> ParsedPostings | list[Chu
     if not parsed.postings:
         raise InputFileError(result.display, "no usable rows (every row was skipped)")
     return parsed
-
-
-def _with_source(layout: Any, path: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(layout, source=path.parent.name or path.stem)
 
 
 def ingest(

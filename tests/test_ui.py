@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("gradio")
-
 from assistant.config import Settings  # noqa: E402
 from assistant.errors import UserError  # noqa: E402
 from assistant.schema import Figure  # noqa: E402

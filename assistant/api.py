@@ -8,7 +8,9 @@ own chain, or `assistant.chain` and replace its last step with any chat model.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,18 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
 
 from assistant.config import Settings
 from assistant.corpus import Corpus
+from assistant.errors import UserError
 from assistant.planner import advise, evidence_for, figure_blocks, gloss
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer
 from assistant.understand import Profile, Query, understand
+from assistant.vocab import canonical_city, find_skills, role_families, role_family
 from assistant.writer import Findings, compose
 
 History = Sequence[Any]
+#: What `ask(filters=...)` may narrow; "articles" in `sources` stands for the news articles.
+FILTER_KEYS = ("cities", "roles", "years", "sources")
+ARTICLES = "articles"
 
 
 class CareerAssistant:
@@ -54,13 +61,20 @@ class CareerAssistant:
         self.retriever = HybridRetriever(corpus=self.corpus, k=4)
         self.chain: Runnable[dict[str, Any], Answer] = self._build_chain()
 
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
+        """The job boards the store holds postings from (as figures name them: "Lagou", "51job", ...)."""
+        return tuple(r[0] for r in self.corpus.query("SELECT DISTINCT source FROM postings ORDER BY 1"))
+
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         understand_step = RunnableLambda(self._understand, name="understand")
         gather = RunnableParallel(
             query=RunnableLambda(lambda x: x["query"], name="query"),
             profile=RunnableLambda(lambda x: x.get("profile"), name="profile"),
             blocks=RunnableLambda(lambda x: figure_blocks(self.corpus, x["query"]), name="figures"),
-            evidence=RunnableLambda(lambda x: evidence_for(self.retriever, x["query"]), name="evidence"),
+            evidence=RunnableLambda(
+                lambda x: evidence_for(self.retriever, x["query"]) if x.get("articles", True) else [], name="evidence"
+            ),
             advice=RunnableLambda(lambda x: advise(self.corpus, x["query"], x.get("profile")), name="advice"),
         )
         write: Runnable[Any, Answer] = RunnableLambda(self._write, name="write")
@@ -75,7 +89,8 @@ class CareerAssistant:
         for turn in _user_turns(inputs.get("history") or ()):
             previous = understand(turn, previous, self.corpus.companies)
         query = understand(inputs["question"], previous, self.corpus.companies)
-        return {"query": query, "profile": _profile(inputs.get("profile"), query)}
+        query, articles = _narrowed(query, inputs.get("filters"), self.sources)
+        return {"query": query, "profile": _profile(inputs.get("profile"), query), "articles": articles}
 
     @staticmethod
     def _write(parts: dict[str, Any]) -> Answer:
@@ -87,29 +102,44 @@ class CareerAssistant:
         )  # fmt: skip
         return compose(findings)
 
-    def ask(self, question: str, history: History | None = None, profile: Profile | dict[str, Any] | None = None
-            ) -> Answer:  # fmt: skip
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        profile: Profile | Mapping[str, Any] | None = None,
+        filters: Mapping[str, Sequence[Any]] | None = None,
+    ) -> Answer:
         """Answer one question.
 
         Args:
             question: in English or Chinese.
             history: earlier turns, as strings or chat messages ({"role": "user", "content": ...});
                 a follow-up ("and in Shenzhen?") inherits the last question's filters.
-            profile: the asker's current role, skills, city and monthly pay, for advice.
+            profile: the asker's current role, skills, city and monthly pay, for advice:
+                {"role": "Java backend developer", "skills": "Java, Spring", "city": "Shanghai", "monthly_pay": 15000}.
+            filters: standing restrictions, e.g. {"cities": ["Beijing"], "roles": ["nlp"], "years": [2024],
+                "sources": ["zhaopin", "articles"]}. They fill in what the question leaves open (a city named in
+                the question wins over the city filter); without "articles" in `sources` no article is cited.
 
         Returns:
-            An Answer with text, citations, figures and language.
+            An Answer with text, citations, figures, language and, for advice, the skill gap per target role.
+
+        Raises:
+            UserError: an empty question, or a filter key or value this assistant does not know.
         """
         if not question or not question.strip():
-            from assistant.errors import UserError
-
             raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
-        return self.chain.invoke({"question": question, "history": history, "profile": profile})
+        return self.chain.invoke({"question": question, "history": history, "profile": profile, "filters": filters})
 
-    def stream(self, question: str, history: History | None = None, profile: Profile | dict[str, Any] | None = None
-               ) -> Iterator[str]:  # fmt: skip
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        profile: Profile | Mapping[str, Any] | None = None,
+        filters: Mapping[str, Sequence[Any]] | None = None,
+    ) -> Iterator[str]:
         """The answer's text in pieces (a sentence or line at a time); join them for the whole text."""
-        answer = self.ask(question, history, profile)
+        answer = self.ask(question, history, profile, filters)
         piece = ""
         # Split after line ends and sentence ends, keeping every character: "".join(pieces) == answer.text.
         for part in re.split(r"(\n|(?<=[.。;；])[ \t]+)", answer.text):
@@ -137,20 +167,78 @@ def _user_turns(history: History) -> list[str]:
     return [t for t in turns if t.strip()]
 
 
-def _profile(given: Profile | dict[str, Any] | None, query: Query) -> Profile | None:
+def _narrowed(
+    query: Query, filters: Mapping[str, Sequence[Any]] | None, known_sources: Sequence[str]
+) -> tuple[Query, bool]:
+    """The query with the standing filters filled in where it names nothing, and whether articles may be cited."""
+    if not filters:
+        return query, True
+    if not isinstance(filters, Mapping):
+        raise UserError(f"filters must be a mapping such as {{'cities': ['Beijing']}}, got {type(filters).__name__}")
+    unknown = sorted(set(filters) - set(FILTER_KEYS))
+    if unknown:
+        raise UserError(f"unknown filter {', '.join(map(repr, unknown))}; known: {', '.join(FILTER_KEYS)}")
+    values = {key: _values(key, filters.get(key)) for key in FILTER_KEYS}
+    cities = []
+    for name in values["cities"]:
+        city = canonical_city(str(name))
+        if city is None:
+            raise UserError(f"unknown city {name!r} in filters")
+        cities.append(city.name)
+    roles = [str(r) for r in values["roles"]]
+    bad_roles = [r for r in roles if r not in role_families()]
+    if bad_roles:
+        raise UserError(f"unknown role family {bad_roles[0]!r} in filters; known: {', '.join(role_families())}")
+    try:
+        years = [int(y) for y in values["years"]]
+    except (TypeError, ValueError):
+        raise UserError(f"years in filters must be numbers, got {list(values['years'])!r}") from None
+    by_name = {s.lower(): s for s in [*known_sources, ARTICLES]}
+    sources = [by_name.get(str(s).lower(), "") for s in values["sources"]]
+    if "" in sources:
+        bad = next(s for s in values["sources"] if str(s).lower() not in by_name)
+        raise UserError(f"unknown source {bad!r} in filters; known: {', '.join(by_name.values())}")
+    boards = tuple(s for s in sources if s != ARTICLES)
+    changes: dict[str, Any] = {}
+    for name, given in (("cities", cities), ("roles", roles), ("years", years)):
+        if given and not getattr(query, name):
+            changes[name] = tuple(given)
+    if sources and not query.sources:
+        changes["sources"] = boards or ("(none)",)
+    return (replace(query, **changes) if changes else query), (not sources or ARTICLES in sources)
+
+
+def _values(key: str, given: Any) -> Sequence[Any]:
+    if given is None:
+        return ()
+    if isinstance(given, str | int):
+        return (given,)
+    if not isinstance(given, Sequence):
+        raise UserError(f"filter {key!r} must be a list, got {type(given).__name__}")
+    return given
+
+
+def _profile(given: Profile | Mapping[str, Any] | None, query: Query) -> Profile | None:
+    """The asker's profile: what they filled in, completed by what the question says about them."""
     if isinstance(given, Profile):
         return given
-    if isinstance(given, dict) and given:
-        from assistant.vocab import canonical_city, find_skills, role_family
-
-        city = canonical_city(str(given.get("city") or ""))
-        skills = given.get("skills") or ()
-        if isinstance(skills, str):
-            skills = find_skills(skills)
-        title = given.get("role") or given.get("title")
-        pay = given.get("monthly_pay") or given.get("pay")
-        return Profile(
-            title=str(title) if title else None, role=role_family(str(title)) if title else None,
-            skills=tuple(skills), city=city.name if city else None, monthly_pay=float(pay) if pay else None,
-        )  # fmt: skip
-    return query.profile
+    stated = query.profile or Profile()
+    if not isinstance(given, Mapping) or not any(given.values()):
+        return query.profile
+    city = canonical_city(str(given.get("city") or ""))
+    skills: Any = given.get("skills") or ()
+    if isinstance(skills, str):
+        skills = find_skills(skills) or tuple(s.strip().lower() for s in re.split(r"[,，、;/]", skills) if s.strip())
+    title = given.get("role") or given.get("title")
+    pay = given.get("monthly_pay") or given.get("pay")
+    try:
+        monthly = float(pay) if pay not in (None, "") else None
+    except (TypeError, ValueError):
+        raise UserError(f"monthly pay must be a number of CNY a month, got {pay!r}") from None
+    if monthly is not None and monthly < 0:
+        raise UserError(f"monthly pay must not be negative, got {pay!r}")
+    return Profile(
+        title=str(title) if title else stated.title, role=role_family(str(title)) if title else stated.role,
+        skills=tuple(dict.fromkeys([*skills, *stated.skills])), city=city.name if city else stated.city,
+        monthly_pay=monthly or stated.monthly_pay,
+    )  # fmt: skip

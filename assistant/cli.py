@@ -63,7 +63,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             print(f"… {message}", file=sys.stderr, flush=True)
 
     report = ingest(paths, settings, options, progress=say)
-    print(report.render())
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(report.render())
     return 0 if report.ok else 1
 
 
@@ -120,7 +123,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         auth = (user, password)
     from assistant.ui import serve
 
-    serve(_settings(args), host=args.host, port=args.port, auth=auth)
+    serve(_settings(args), host=args.host, port=args.port, auth=auth, uploads=not args.no_uploads)
     return 0
 
 
@@ -185,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove records of files that no longer exist")
     p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (files with status and reason)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("ask", help="answer a question about skills, pay, cities or moving into AI roles")
@@ -197,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_store(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    p.add_argument("--no-uploads", action="store_true", help="do not let visitors add files to the store")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login to open the page or call the API")
     p.set_defaults(func=_cmd_serve)
 

@@ -34,6 +34,7 @@ class Filters:
     companies: tuple[str, ...] = ()
     years: tuple[int, ...] = ()
     sources: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()  # exact titles (case-insensitive): the rows behind a "top titles" figure
 
     def where(self) -> tuple[str, list[Any]]:
         """A SQL condition over `postings` and its parameters."""
@@ -52,11 +53,14 @@ class Filters:
         if self.years:
             clauses.append(f"year(posted) IN ({', '.join('?' * len(self.years))})")
             params.extend(self.years)
+        if self.titles:
+            clauses.append(f"lower(title) IN ({', '.join('?' * len(self.titles))})")
+            params.extend(t.lower() for t in self.titles)
         return (" AND ".join(clauses) or "TRUE"), params
 
     def describe(self) -> dict[str, str]:
         out = {}
-        for name in ("cities", "roles", "skills", "companies", "years", "sources"):
+        for name in ("cities", "roles", "skills", "companies", "years", "sources", "titles"):
             values = getattr(self, name)
             if values:
                 out[name] = ", ".join(str(v) for v in values)
@@ -163,16 +167,17 @@ def by_year(db: SQL, filters: Filters) -> list[Figure]:
     rows = db.query(
         f"""SELECT year(posted) AS y, source, count(*),
                    median((salary_min + salary_max) / 2)
-                       FILTER (WHERE salary_min IS NOT NULL AND salary_max IS NOT NULL)
+                       FILTER (WHERE salary_min IS NOT NULL AND salary_max IS NOT NULL),
+                   count(*) FILTER (WHERE salary_min IS NOT NULL AND salary_max IS NOT NULL)
             FROM postings WHERE {where} AND posted IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""",
         params,
     )
     figures = []
-    for year, source, n, med in rows:
+    for year, source, n, med, paid in rows:
         described = {**filters.describe(), "year": str(year), "source": source}
         figures.append(Figure("count", int(n), int(n), described, source, str(year)))
         if med is not None:
-            figures.append(Figure("salary_median", round(float(med), 1), int(n), described, source, str(year)))
+            figures.append(Figure("salary_median", round(float(med), 1), int(paid), described, source, str(year)))
     return figures
 
 
@@ -187,15 +192,57 @@ def examples(db: SQL, filters: Filters, limit: int = 3) -> list[Citation]:
     return [Citation(source_file=f, locator=f"row {r}", text=s, kind="posting") for f, r, s in rows]
 
 
-def rows_behind(db: SQL, filters: Filters, limit: int = 5000) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The postings a figure was computed from, for a person to check it (header, rows)."""
+#: How a figure's filters name each restriction: `Filters.describe` keys, and the single-value keys that
+#: `top` (one entry of a top list) and `by_year` (one year and source) add on top of them.
+_PLURAL = ("cities", "roles", "skills", "companies", "years", "sources", "titles")
+_SINGULAR = {"city": "cities", "role": "roles", "company": "companies", "year": "years", "source": "sources",
+             "title": "titles"}  # fmt: skip
+ROW_COLUMNS = ("title", "company", "city", "salary_raw", "salary_min", "salary_max", "months_per_year", "posted",
+               "role_family", "skills", "source", "source_file", "row")  # fmt: skip
+
+
+def filters_of(figure: Figure) -> tuple[Filters, tuple[str, ...]]:
+    """The postings filters a figure was computed with, read back from its `filters` description, and the
+    skills every row must have (a "top skills" entry: the postings that list that skill).
+
+    A single-value key (one city of a top list, one year of a trend) replaces the list it was taken from.
+
+    Raises:
+        ValueError: the description names a restriction this module does not produce.
+    """
+    fields: dict[str, tuple[Any, ...]] = {}
+    for key, text in figure.filters.items():
+        if key in _PLURAL:
+            fields.setdefault(key, tuple(text.split(", ")))
+        elif key not in _SINGULAR and key != "skill":
+            raise ValueError(f"figure {figure.name!r} has an unknown filter {key!r}")
+    for key, name in _SINGULAR.items():
+        if key in figure.filters:
+            fields[name] = (figure.filters[key],)
+    if "years" in fields:
+        fields["years"] = tuple(int(y) for y in fields["years"])
+    required = (figure.filters["skill"],) if "skill" in figure.filters else ()
+    return Filters(**fields), required
+
+
+def rows_behind(db: SQL, figure: Figure, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The postings a figure was computed from, newest first, for a person to check it (header, rows).
+
+    Salary figures rest only on postings with both ends of the range known, so only those are returned;
+    a top-list entry returns the postings of that entry (as many rows as its value).
+    """
+    filters, required = filters_of(figure)
     where, params = filters.where()
-    columns = ["source", "source_file", "row", "title", "company", "city", "salary_raw", "salary_min",
-               "salary_max", "months_per_year", "posted", "role_family", "skills"]  # fmt: skip
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    rows = db.query(f"SELECT {quoted} FROM postings WHERE {where} ORDER BY posted DESC NULLS LAST LIMIT ?",
-                    [*params, limit])  # fmt: skip
-    return columns, rows
+    for skill in required:
+        where += " AND list_contains(skills, ?)"
+        params.append(skill)
+    if figure.name.startswith("salary_"):
+        where += " AND salary_min IS NOT NULL AND salary_max IS NOT NULL"
+    quoted = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
+    sql = f'SELECT {quoted} FROM postings WHERE {where} ORDER BY posted DESC NULLS LAST, source_file, "row"'
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return list(ROW_COLUMNS), db.query(sql, params)
 
 
 def known_values(db: SQL) -> dict[str, set[str]]:

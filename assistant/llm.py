@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -81,6 +82,6 @@ def llm_writer(chat_model: BaseChatModel, default_writer: Runnable[Any, Answer])
         if extra or not text.strip():
             log.warning("chat model reply not shown: numbers not in the findings %s", sorted(extra))
             return grounded
-        return Answer(text.strip(), grounded.citations, grounded.figures, grounded.language, grounded.intent)
+        return replace(grounded, text=text.strip())
 
     return RunnableLambda(write, name="llm_write")

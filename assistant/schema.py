@@ -86,6 +86,20 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Advice:
+    """One target role for the asker: demand and pay there, and which of its top skills they have or lack."""
+
+    role: str
+    label: str
+    count: int
+    median: float | None
+    uplift: float | None
+    have: tuple[str, ...]
+    gap: tuple[str, ...]
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says: the text with [n] markers, what each marker cites, and the figures."""
 
@@ -94,9 +108,10 @@ class Answer:
     figures: tuple[Figure, ...]
     language: str  # "en" or "zh"
     intent: str = ""
+    advice: tuple[Advice, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        """The `ask --json` shape: {"answer", "citations", "figures", "language"}."""
+        """The `ask --json` shape: {"answer", "citations", "figures", "language", "intent", "advice"}."""
         from dataclasses import asdict
 
         return {
@@ -105,4 +120,5 @@ class Answer:
             "figures": [asdict(f) for f in self.figures],
             "language": self.language,
             "intent": self.intent,
+            "advice": [asdict(a) for a in self.advice],
         }

@@ -13,7 +13,7 @@ from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN, Filters
 from assistant.retrieval import Evidence, tokenize
-from assistant.schema import Answer, Citation, Figure
+from assistant.schema import Advice, Answer, Citation, Figure
 from assistant.templates import render
 from assistant.vocab import canonical_city, role_label
 
@@ -44,6 +44,7 @@ class AdviceRow:
     overlap: tuple[str, ...]
     gap: tuple[str, ...]
     examples: list[Citation] = field(default_factory=list)
+    filters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,7 +254,12 @@ def compose(findings: Findings) -> Answer:
             lines.append(render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number))
     elif findings.intent in ("fact", "advice") and not findings.advice:
         lines.append(render(lang, "no_evidence"))
-    return Answer("\n".join(lines).strip(), tuple(cite.citations), tuple(figures), lang, findings.intent)
+    advice = tuple(
+        Advice(row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap,
+               row.filters)  # fmt: skip
+        for row in findings.advice
+    )
+    return Answer("\n".join(lines).strip(), tuple(cite.citations), tuple(figures), lang, findings.intent, advice)
 
 
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")

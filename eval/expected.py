@@ -359,7 +359,7 @@ def figures_for(postings: list[Posting], name: str, filters: dict[str, list[Any]
             out.append({"name": "count", "filters": extra, "value": len(group), "n": len(group)})
             pays = [p.pay for p in group if p.pay is not None]
             if pays:
-                out.append({"name": "salary_median", "filters": extra, "value": median(pays), "n": len(group)})
+                out.append({"name": "salary_median", "filters": extra, "value": median(pays), "n": len(pays)})
         return out
     raise ValueError(f"unknown figure {name!r}")
 

@@ -50,6 +50,18 @@ class IngestReport:
     def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
 
+    def to_dict(self) -> dict[str, object]:
+        """The report for programs (`ingest --json`): totals, each file's outcome, and the rendered text."""
+        files = [
+            {"file": f.display, "kind": f.kind, "status": f.status, "records": f.records, "rows_in": f.rows_in,
+             "error": f.error}  # fmt: skip
+            for f in self.files
+        ]
+        return {
+            "ok": self.ok, "committed": self.committed, "store": self.store, "postings": self.postings,
+            "chunks": self.chunks, "files": files, "seconds": round(self.seconds, 2), "report": self.render(),
+        }  # fmt: skip
+
     def render(self) -> str:
         """A closing report a person can read in a terminal."""
         by_status = Counter(f.status for f in self.files)

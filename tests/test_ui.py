@@ -17,7 +17,7 @@ from assistant.errors import UserError  # noqa: E402
 from assistant.schema import Figure  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-JSON_KEYS = {"answer", "citations", "figures", "language", "intent"}
+JSON_KEYS = {"answer", "citations", "figures", "language", "intent", "advice"}
 
 
 def _free_port() -> int:
@@ -68,7 +68,7 @@ def test_ask_endpoint_in_english_and_chinese(server: str) -> None:
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask"]
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask", "/chat"]
 
     english = client.predict("What do NLP engineers earn in Beijing?", api_name="/ask")
     _assert_cited_answer_with_figures(english, "en")
@@ -80,6 +80,29 @@ def test_ask_endpoint_in_english_and_chinese(server: str) -> None:
     assert "北京" in chinese["answer"] and "上海" in chinese["answer"]
     cities = {f["filters"].get("cities") for f in chinese["figures"] if f["name"] == "salary_median"}
     assert cities == {"Beijing", "Shanghai"}
+
+
+@pytest.mark.slow
+def test_chat_endpoint_takes_history_profile_and_filters(server: str) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    first = client.predict("What do NLP engineers earn in Beijing?", api_name="/chat")
+    assert set(first) == JSON_KEYS
+    history = [{"role": "user", "content": "What do NLP engineers earn in Beijing?"},
+               {"role": "assistant", "content": first["answer"]}]  # fmt: skip
+    followup = client.predict("and in Shanghai?", history, None, {"sources": ["Zhaopin"]}, api_name="/chat")
+    assert {f["filters"]["cities"] for f in followup["figures"]} == {"Shanghai"}
+    assert {f["filters"]["sources"] for f in followup["figures"]} == {"Zhaopin"}
+    advice = client.predict(
+        "How do I move into machine learning?", None,
+        {"role": "Java backend developer", "skills": "Java, Python", "city": "上海", "monthly_pay": 15000},
+        api_name="/chat",
+    )  # fmt: skip
+    assert advice["advice"] and advice["advice"][0]["role"] == "ml" and "Python" in advice["advice"][0]["have"]
+    with pytest.raises(AppError, match="unknown city 'Atlantis'"):
+        client.predict("NLP pay", None, None, {"cities": ["Atlantis"]}, api_name="/chat")
 
 
 @pytest.mark.slow
@@ -143,39 +166,138 @@ def test_chat_streams_cites_charts_and_keeps_context(bundled_store: tuple[Path, 
     assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
     try:
         respond = _handler(build_app(assistant), "respond")
-        updates = list(respond("What do NLP engineers earn in Beijing?", []))
+        updates = list(respond("What do NLP engineers earn in Beijing?", [], []))
         texts = [u[1][-1]["content"] for u in updates]
         assert len(updates) > 1 and all(texts[-1].startswith(t) for t in texts)  # the text so far, growing
-        question, chat, sources, chart = updates[-1]
+        question, chat, cited, sources, chart, pick, figures, gap = updates[-1]
         assert question == "" and [m["role"] for m in chat] == ["user", "assistant"]
-        assert "**[1]**" in sources and "ai_jobs.csv" in sources and "row " in sources
+        assert len(cited) == 1 and cited[0][0]["source_file"].endswith("ai_jobs.csv")
+        assert '<details class="source" id="source-0-1">' in sources and "ai_jobs.csv" in sources and "row " in sources
         assert chart.visible and list(chart.value["columns"]) == ["label", "value"]
+        assert pick.visible and len(pick.choices) == len(figures) and figures[0]["name"] == "salary_median"
+        assert not gap.visible
 
         # The Chatbot hands history back as content blocks; the follow-up inherits "NLP".
         blocks = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
-        *_, (_, chat2, _, _) = respond("and in Shanghai?", blocks)
+        *_, (_, chat2, cited2, sources2, *_) = respond("and in Shanghai?", blocks, cited)
         assert len(chat2) == 4 and "NLP" in chat2[-1]["content"] and "Shanghai" in chat2[-1]["content"]
+        assert len(cited2) == 2 and 'id="source-1-1"' in sources2 and 'id="source-0-1"' in sources2  # earlier, folded
 
-        *_, (_, _, sources3, chart3) = respond("Why is there a shortage of AI talent in China?", [])
+        *_, (_, _, _, sources3, chart3, *_) = respond("Why is there a shortage of AI talent in China?", [], [])
         assert "articles/" in sources3 and not chart3.visible
     finally:
         assistant.close()
 
 
-def test_chat_shows_errors_as_a_message_not_a_traceback() -> None:
+@pytest.mark.slow
+def test_profile_gives_advice_with_a_gap_list(bundled_store: tuple[Path, str]) -> None:
+    from assistant.api import CareerAssistant
     from assistant.ui import build_app
 
-    class Failing:
-        def ask(self, question: str, **_: Any) -> Any:
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    try:
+        respond = _handler(build_app(assistant), "respond")
+        profile = ("Java backend developer", "Java, Spring, Python", "Shanghai", 15000)
+        *_, last = respond("How can I move into AI roles from where I am now?", [], [], *profile)
+        answer, gap = last[1][-1]["content"], last[7]
+        assert "Java backend developer (15,000 CNY/month)" in answer and "in Shanghai" in answer
+        assert gap.visible and gap.value.startswith("**Your gap**") and "you have Python" in gap.value
+        # Every target role's postings can be opened as "rows behind" (advice numbers are figures too).
+        assert any(f["filters"] == {"cities": "Shanghai", "roles": "ml"} for f in last[6])
+    finally:
+        assistant.close()
+
+
+@pytest.mark.slow
+def test_filters_narrow_figures_and_evidence(bundled_store: tuple[Path, str]) -> None:
+    from assistant.api import CareerAssistant
+    from assistant.ui import build_app
+
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    try:
+        respond = _handler(build_app(assistant), "respond")
+        no_profile = ("", "", "", None)
+        *_, last = respond("What do NLP engineers earn?", [], [], *no_profile, ["Beijing"], [], ["2025"], ["Zhaopin"])
+        figures = last[6]
+        assert figures and all(f["filters"] == {"cities": "Beijing", "roles": "nlp", "years": "2025",
+                                                "sources": "Zhaopin"} for f in figures)  # fmt: skip
+        assert all(c["kind"] == "posting" for c in last[2][-1])  # articles not ticked: none cited
+        # Every source ticked is no restriction at all; a city in the question wins over the filter.
+        everything = ["Lagou", "51job", "Zhaopin", "articles"]
+        *_, last = respond("NLP pay in Shanghai", [], [], *no_profile, ["Beijing"], [], [], everything)
+        assert {f["filters"]["cities"] for f in last[6]} == {"Shanghai"} and "sources" not in last[6][0]["filters"]
+    finally:
+        assistant.close()
+
+
+@pytest.mark.slow
+def test_rows_behind_a_figure_and_their_csv(bundled_store: tuple[Path, str]) -> None:
+    import csv
+
+    from assistant.api import CareerAssistant
+    from assistant.ui import build_app
+
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    try:
+        demo = build_app(assistant)
+        respond, show_rows = _handler(demo, "respond"), _handler(demo, "show_rows")
+        *_, last = respond("Which cities have the most machine learning jobs?", [], [])
+        figures = last[6]
+        for index, figure in enumerate(figures):
+            table, download, caption = show_rows(index, figures)
+            assert table.visible and download.visible
+            with open(download.value["path"], encoding="utf-8-sig", newline="") as fh:
+                header, *rows = list(csv.reader(fh))
+            # A top-list entry's value is the number of its postings, and the CSV holds exactly those.
+            assert len(rows) == figure["value"], figure
+            assert {r[header.index("city")] for r in rows} == {figure["filters"]["city"]}
+            assert {r[header.index("role_family")] for r in rows} == {"ml"}
+            assert f"**{figure['value']:,} postings**" in caption.value
+        assert show_rows(None, figures)[0].visible is False
+    finally:
+        assistant.close()
+
+
+def test_chat_shows_errors_as_a_message_not_a_traceback(bundled_store: tuple[Path, str]) -> None:
+    from assistant.api import CareerAssistant
+    from assistant.ui import build_app
+
+    class Failing(CareerAssistant):
+        def ask(self, question: str, *args: Any, **kwargs: Any) -> Any:
             raise UserError("no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.")
 
-    respond = _handler(build_app(Failing()), "respond")  # type: ignore[arg-type]
-    (update,) = list(respond("What do NLP engineers earn?", []))
-    assert update[1][-1] == {
-        "role": "assistant",
-        "content": "⚠️ no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.",
-    }
-    assert list(respond("  ", [])) and list(respond("  ", []))[0][1] == []  # blank input: nothing happens
+    assistant = Failing(settings=Settings(store=bundled_store[0]))
+    try:
+        respond = _handler(build_app(assistant), "respond")
+        (update,) = list(respond("What do NLP engineers earn?", [], []))
+        assert update[1][-1] == {
+            "role": "assistant",
+            "content": "⚠️ no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.",
+        }
+        assert update[2] == [[]]  # the error message has its (empty) place among the answers' citations
+        assert list(respond("  ", [], [])) and list(respond("  ", [], []))[0][1] == []  # blank input: nothing happens
+    finally:
+        assistant.close()
+
+
+def test_csv_cells_never_run_as_formulas() -> None:
+    from assistant.ui import safe_cell
+
+    cells = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "Python", "", None, 12.5, ["a", "b"]]
+    assert [safe_cell(c) for c in cells] == [
+        "'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "Python", "", "", "12.5", "a, b"
+    ]  # fmt: skip
+
+
+def test_upload_names_stay_inside_the_uploads_folder() -> None:
+    from assistant.ui import upload_name
+
+    assert upload_name("../../etc/passwd") == "passwd"
+    assert upload_name("..\\..\\boot.ini") == "boot.ini"
+    assert upload_name(".bashrc") == "upload.bashrc"  # never a hidden file
+    assert upload_name("my jobs (2025).CSV") == "my_jobs_2025.csv"
+    assert upload_name("招聘数据.xlsx") == "招聘数据.xlsx"
+    assert upload_name("..") == "upload" and upload_name("") == "upload"
 
 
 def test_chart_data_picks_top_lists_then_pay_then_counts() -> None:
@@ -191,7 +313,7 @@ def test_chart_data_picks_top_lists_then_pay_then_counts() -> None:
            [("salary_median", 25000.0), ("salary_p25", 21500.0), ("salary_p75", 33500.0), ("count", 216)]]  # fmt: skip
     frame, title, _ = chart_data(one)
     assert frame is not None and frame["value"].tolist() == [21500.0, 25000.0, 33500.0]
-    assert "Beijing · nlp" in title
+    assert "Beijing · NLP" in title
 
     two = [Figure("salary_median", 25000.0, 114, {"cities": "Beijing", "roles": "llm"}),
            Figure("salary_median", 24000.0, 46, {"cities": "Shanghai", "roles": "llm"})]  # fmt: skip

@@ -71,6 +71,7 @@ class CareerAssistant:
         gather = RunnableParallel(
             query=RunnableLambda(lambda x: x["query"], name="query"),
             profile=RunnableLambda(lambda x: x.get("profile"), name="profile"),
+            articles=RunnableLambda(lambda x: x.get("articles", True), name="articles"),
             blocks=RunnableLambda(lambda x: figure_blocks(self.corpus, x["query"]), name="figures"),
             evidence=RunnableLambda(
                 lambda x: evidence_for(self.retriever, x["query"]) if x.get("articles", True) else [], name="evidence"
@@ -98,7 +99,7 @@ class CareerAssistant:
         rows, profile_text = parts["advice"]
         findings = Findings(
             language=query.language, intent=query.intent, blocks=parts["blocks"], evidence=parts["evidence"],
-            advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}",
+            advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}", articles=parts["articles"],
         )  # fmt: skip
         return compose(findings)
 
@@ -231,14 +232,29 @@ def _profile(given: Profile | Mapping[str, Any] | None, query: Query) -> Profile
         skills = find_skills(skills) or tuple(s.strip().lower() for s in re.split(r"[,，、;/]", skills) if s.strip())
     title = given.get("role") or given.get("title")
     pay = given.get("monthly_pay") or given.get("pay")
-    try:
-        monthly = float(pay) if pay not in (None, "") else None
-    except (TypeError, ValueError):
-        raise UserError(f"monthly pay must be a number of CNY a month, got {pay!r}") from None
-    if monthly is not None and monthly < 0:
-        raise UserError(f"monthly pay must not be negative, got {pay!r}")
+    monthly = _monthly_pay(pay)
     return Profile(
         title=str(title) if title else stated.title, role=role_family(str(title)) if title else stated.role,
         skills=tuple(dict.fromkeys([*skills, *stated.skills])), city=city.name if city else stated.city,
         monthly_pay=monthly or stated.monthly_pay,
     )  # fmt: skip
+
+
+_PAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(k|千|w|万)?\s*(?:元|cny|rmb)?\s*(?:/\s*(?:月|month|mo))?\s*$", re.IGNORECASE)
+_PAY_UNIT = {"k": 1e3, "千": 1e3, "w": 1e4, "万": 1e4}
+
+
+def _monthly_pay(given: Any) -> float | None:
+    """Monthly pay in CNY from a number or text such as "15000", "15k", "1.5万"; None when not given."""
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return None
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        value = float(given)
+    else:
+        match = _PAY.match(str(given).replace(",", "").replace("，", ""))
+        if not match:
+            raise UserError(f"monthly pay must be CNY a month such as 15000, 15k or 1.5万, got {given!r}")
+        value = float(match[1]) * _PAY_UNIT.get((match[2] or "").lower(), 1.0)
+    if value < 0:
+        raise UserError(f"monthly pay must not be negative, got {given!r}")
+    return value or None

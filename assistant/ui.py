@@ -107,7 +107,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
     rows_dir = Path(tempfile.mkdtemp(prefix="career-assistant-rows-"))
 
     def respond(question: str, history: list[dict[str, Any]] | None, cited: list[list[dict[str, str]]] | None,
-                role: str = "", skills: str = "", city: str = "", pay: float | None = None,
+                role: str = "", skills: str = "", city: str = "", pay: str | float | None = None,
                 cities: Sequence[str] = (), roles: Sequence[str] = (), years: Sequence[str] = (),
                 sources: Sequence[str] = ()) -> Iterator[tuple[Any, ...]]:  # fmt: skip
         """Stream one answer into the chat, then show its sources, chart, figures and the asker's gap."""
@@ -148,7 +148,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         return (gr.Dataframe(value=shown, visible=True), gr.DownloadButton(value=str(path), visible=True),
                 gr.Markdown(caption, visible=True))  # fmt: skip
 
-    def advise(role: str, skills: str, city: str, pay: float | None) -> str:
+    def advise(role: str, skills: str, city: str, pay: str | None) -> str:
         """The question the "Advise me" button asks, in the language the profile is written in."""
         chinese = any("\u4e00" <= ch <= "\u9fff" for ch in f"{role}{skills}")
         return ADVICE_QUESTION["zh" if chinese else "en"]
@@ -187,7 +187,8 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
                                         elem_id="profile-skills", max_length=500)  # fmt: skip
                     city = gr.Textbox(label="City · 城市", placeholder="e.g. Shanghai / 上海", elem_id="profile-city",
                                       max_length=50)  # fmt: skip
-                    pay = gr.Number(None, label="Monthly pay, CNY · 月薪（元）", minimum=0, elem_id="profile-pay")
+                    pay = gr.Textbox(label="Monthly pay, CNY · 月薪", placeholder="e.g. 15000, 15k, 1.5万",
+                                     elem_id="profile-pay", max_length=20)  # fmt: skip
                     advise_btn = gr.Button("Advise me · 给我建议", elem_id="advise", variant="primary", size="sm")
                 with gr.Accordion("Filters · 筛选", open=False, elem_id="filters"):
                     gr.Markdown("Narrow figures and evidence. A city or role named in the question wins.")
@@ -221,7 +222,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
                 gap = gr.Markdown(visible=False, elem_id="gap", container=True)
                 chart = gr.BarPlot(
                     value=None, x="label", y="value", y_lim=[0, None], sort=None, elem_id="chart",
-                    label="Figures", visible=False, height=300,
+                    label="Figures", visible=False, height=330,
                 )  # fmt: skip
                 sources = gr.HTML(sources_html([]), elem_id="sources", container=True, padding=True)
                 pick = gr.Dropdown(
@@ -317,10 +318,11 @@ CSS = """
 #sources { font-size: 0.9em; }
 #sources details.source { margin: 0.15em 0; border-radius: 6px; padding: 0.1em 0.4em; }
 #sources details.source > summary { cursor: pointer; }
+#sources code { word-break: break-all; }
 #sources details.source blockquote { margin: 0.3em 0 0.6em; white-space: pre-wrap; }
 #sources details.source.flash { background: var(--color-accent-soft); transition: background 0.3s; }
 #sources .earlier > summary { cursor: pointer; opacity: 0.8; }
-#chat a.cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+#chat a.cite { text-decoration: none; font-weight: 600; cursor: pointer; color: var(--color-accent); }
 """
 
 #: Turns each [n] in an answer into a link that opens source n of that answer in the sources panel.

@@ -58,6 +58,7 @@ class Findings:
     advice: list[AdviceRow] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
     question: str = ""  # what the asker wrote, plus the glossary's expansion: picks the sentences quoted
+    articles: bool = True  # False when the asker's filters leave articles out
 
 
 def subject(filters: Filters, lang: str) -> str:
@@ -253,7 +254,7 @@ def compose(findings: Findings) -> Answer:
             number = cite.marks([citation]).strip("[]")
             lines.append(render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number))
     elif findings.intent in ("fact", "advice") and not findings.advice:
-        lines.append(render(lang, "no_evidence"))
+        lines.append(render(lang, "no_evidence" if findings.articles else "articles_filtered"))
     advice = tuple(
         Advice(row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap,
                row.filters)  # fmt: skip

@@ -222,6 +222,8 @@ def test_filters_narrow_figures_and_evidence(bundled_store: tuple[Path, str]) ->
         assert figures and all(f["filters"] == {"cities": "Beijing", "roles": "nlp", "years": "2025",
                                                 "sources": "Zhaopin"} for f in figures)  # fmt: skip
         assert all(c["kind"] == "posting" for c in last[2][-1])  # articles not ticked: none cited
+        *_, last = respond("Why is there a shortage of AI talent in China?", [], [], *no_profile, [], [], [], ["Lagou"])
+        assert "left out by the source filter" in last[1][-1]["content"] and last[2] == [[]]
         # Every source ticked is no restriction at all; a city in the question wins over the filter.
         everything = ["Lagou", "51job", "Zhaopin", "articles"]
         *_, last = respond("NLP pay in Shanghai", [], [], *no_profile, ["Beijing"], [], [], everything)
@@ -340,3 +342,14 @@ def test_serve_command_rejects_a_malformed_login_without_echoing_it() -> None:
 
 def _handler(demo: Any, name: str) -> Any:
     return next(f.fn for f in demo.fns.values() if f.name == name)
+
+
+def test_monthly_pay_is_read_as_people_write_it() -> None:
+    from assistant.api import _monthly_pay
+
+    written = {"15000": 15000, "15,000": 15000, "15k": 15000, "15K": 15000, "1.5万": 15000, "2w": 20000,
+               "8千": 8000, "15000元/月": 15000, 12000: 12000, 0: None, "": None, None: None}  # fmt: skip
+    assert {k: _monthly_pay(k) for k in written} == written
+    for bad in ("abc", "-5", "15k-20k", "a lot"):
+        with pytest.raises(UserError, match="monthly pay must be CNY a month"):
+            _monthly_pay(bad)

@@ -299,7 +299,7 @@ def serve(
         demo.launch(
             server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
             prevent_thread_lock=not block, quiet=True, show_error=False,
-            max_file_size=f"{settings.max_file_mb:g}mb", allowed_paths=[], blocked_paths=[str(settings.store)],
+            max_file_size=int(settings.max_file_mb * 1e6), allowed_paths=[], blocked_paths=[str(settings.store)],
             footer_links=["api"], mcp_server=False, ssr_mode=False, theme=gr.themes.Soft(primary_hue="teal"),
             css=CSS, js=CITATIONS_JS,
         )  # fmt: skip
@@ -697,7 +697,7 @@ def add_uploads(live: Live, files: Sequence[Path]) -> str:
             refused.append(f"{upload.name}: not a readable file")
             continue
         if size > limit:
-            refused.append(f"{upload.name}: {size / 1e6:.1f} MB is over the {settings.max_file_mb:g} MB limit")
+            refused.append(f"{upload.name}: {size / 1e6:.3g} MB is over the {settings.max_file_mb:g} MB limit")
             continue
         target = folder / name
         if not target.resolve().is_relative_to(folder.resolve()):

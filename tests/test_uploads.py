@@ -1,0 +1,119 @@
+"""Uploads from the page: what a person's files can and cannot do to the store (real ingest, real store)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+
+pytestmark = pytest.mark.slow
+
+GOOD = "title,company,city,salary\nLLM 应用工程师,Heron Data,成都,20k-30k\nRAG engineer,Heron Data,Chengdu,30k-40k\n"
+
+
+@pytest.fixture(scope="module")
+def store(bundled_store: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("uploads") / "store"
+    shutil.copytree(bundled_store[0], copy, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+    return copy
+
+
+@pytest.fixture
+def live(store: Path) -> Iterator[object]:
+    from assistant.api import CareerAssistant
+    from assistant.ui import Live
+
+    live = Live(CareerAssistant(settings=Settings(store=store)))
+    try:
+        yield live
+    finally:
+        live.close()
+
+
+def _postings(live: object) -> int:
+    return int(live.assistant.corpus.query("SELECT count(*) FROM postings")[0][0])  # type: ignore[attr-defined]
+
+
+def test_wrong_types_and_oversized_files_are_refused_before_anything_runs(store: Path, tmp_path: Path) -> None:
+    from assistant.api import CareerAssistant
+    from assistant.ui import Live, add_uploads
+
+    exe = tmp_path / "setup.exe"
+    exe.write_bytes(b"MZ\x90\x00")
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"t,c,city,salary\n" + b"x,y,z,1k\n" * 4000)  # 36,016 bytes
+    live = Live(CareerAssistant(settings=Settings(store=store, max_file_mb=0.01)))
+    try:
+        before = _postings(live)
+        report = add_uploads(live, [exe, big, tmp_path / "gone.csv"])
+        assert "setup.exe: unknown file type" in report
+        assert "big.csv: 0.036 MB is over the 0.01 MB limit" in report
+        assert "gone.csv: not a readable file" in report
+        assert not any((store / "uploads").iterdir()) and _postings(live) == before
+    finally:
+        live.close()
+
+
+def test_a_good_file_goes_in_and_a_bad_replacement_keeps_the_good_one(live: object, store: Path,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    from assistant.ui import add_uploads
+
+    before = _postings(live)
+    upload = tmp_path / "heron.csv"
+    upload.write_text(GOOD, encoding="utf-8")
+    report = add_uploads(live, [upload])  # type: ignore[arg-type]
+    assert "heron.csv`: 2 postings (added)" in report
+    assert _postings(live) == before + 2  # the page's assistant was reopened on the new generation
+    kept = (store / "uploads" / "heron.csv").read_bytes()
+
+    upload.write_text("title,company\nno salary or city columns,Heron Data\n", encoding="utf-8")
+    report = add_uploads(live, [upload])  # type: ignore[arg-type]
+    assert "heron.csv`: " in report and "salary" in report and "✗" in report
+    assert (store / "uploads" / "heron.csv").read_bytes() == kept  # the previous upload is back
+    assert _postings(live) == before + 2
+
+
+def test_a_store_in_use_adds_nothing_and_says_why(live: object, store: Path, tmp_path: Path) -> None:
+    from assistant.store import WriterLock
+    from assistant.ui import add_uploads
+
+    upload = tmp_path / "while_locked.csv"
+    upload.write_text(GOOD, encoding="utf-8")
+    before = _postings(live)
+    with WriterLock(store):
+        report = add_uploads(live, [upload])  # type: ignore[arg-type]
+    assert "nothing was added" in report and "in use by PID" in report
+    assert not (store / "uploads" / "while_locked.csv").exists() and _postings(live) == before
+
+
+def test_the_server_refuses_uploads_over_the_size_limit(store: Path, tmp_path: Path) -> None:
+    from assistant.ui import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    demo = serve(Settings(store=store, max_file_mb=0.01), port=port, block=False)
+    try:
+        big = tmp_path / "big.csv"
+        big.write_bytes(b"a,b\n" * 10_000)
+        small = tmp_path / "small.csv"
+        small.write_text(GOOD, encoding="utf-8")
+
+        def post(path: Path) -> str:
+            run = subprocess.run(
+                ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"files=@{path}",
+                 f"http://127.0.0.1:{port}/gradio_api/upload"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            return run.stdout
+
+        assert post(big) == "413"
+        assert post(small) == "200"
+    finally:
+        demo.close()

@@ -67,6 +67,11 @@ def figure_blocks(db: fig.SQL, query: Query) -> list[Block]:
         elif len(base.roles) > 1:
             subjects = [base.with_(roles=(r,)) for r in base.roles]
     measure = query.measure or "salary"
+    # "Which cities have the most AI jobs?" then "and in Shanghai?": a ranking of one city is no ranking;
+    # give that city's pay and count instead.
+    ranked = {"top_cities": base.cities, "top_companies": base.companies}.get(measure, ())
+    if len(ranked) == 1:
+        measure = "salary"
     for subject in subjects:
         if _missing(db, subject):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db)}))

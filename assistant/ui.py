@@ -298,13 +298,15 @@ def serve(
     try:
         demo.launch(
             server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
-            prevent_thread_lock=not block, quiet=True, show_error=False,
+            prevent_thread_lock=True, quiet=True, show_error=False,
             max_file_size=int(settings.max_file_mb * 1e6), allowed_paths=[], blocked_paths=[str(settings.store)],
             footer_links=["api"], mcp_server=False, ssr_mode=False, theme=gr.themes.Soft(primary_hue="teal"),
             css=CSS, js=CITATIONS_JS,
         )  # fmt: skip
         if block:
-            print(f"career-assistant: serving {settings.store} at http://{host}:{port} (Ctrl+C stops)", flush=True)
+            where = f"[{host}]" if ":" in host else host
+            url = f"http://{where}:{port}"
+            print(f"career-assistant: the chat page is at {url} (store: {settings.store}; Ctrl+C stops)", flush=True)
             demo.block_thread()
     finally:
         if block:

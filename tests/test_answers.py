@@ -97,6 +97,16 @@ def test_count_and_follow_up(ca: CareerAssistant) -> None:
     assert _figure(zh, "count")[0] == sum(r["所在城市"] == "成都" for r in rows)
 
 
+def test_a_follow_up_naming_one_city_of_a_ranking_gets_that_citys_figures(ca: CareerAssistant) -> None:
+    first = "Which cities have the most jobs on Lagou?"
+    ranking = ca.ask(first)
+    shanghai = {f.filters["city"]: f.value for f in ranking.figures if f.name == "top_city"}["Shanghai"]
+    follow = ca.ask("And in Shanghai?", history=[first])
+    assert not any(f.name.startswith("top_") for f in follow.figures)  # a ranking of one city is no ranking
+    assert _figure(follow, "count")[0] == shanghai == sum(r["所在城市"] == "上海" for r in _lagou_rows().values())
+    assert _figure(follow, "salary_median")[1] > 0
+
+
 @pytest.mark.parametrize(
     "question",
     ["What's the weather in Beijing tomorrow?", "Give me a recipe for dumplings", "今天股票会涨吗？"],

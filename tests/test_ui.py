@@ -331,6 +331,36 @@ def test_chart_data_picks_top_lists_then_pay_then_counts() -> None:
     assert chart_data([])[0] is None
 
 
+@pytest.mark.slow
+def test_serve_command_says_where_the_page_is_and_stops_on_ctrl_c(bundled_store: tuple[Path, str]) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "serve", "--store", str(bundled_store[0]), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server is up
+        assert line.startswith(f"career-assistant: the chat page is at http://127.0.0.1:{port} "), line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200 and "Career assistant" in page.read().decode()
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.returncode is not None, "serve did not stop on Ctrl+C"
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in stderr and "share=True" not in stderr + line, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 def test_serve_command_rejects_a_malformed_login_without_echoing_it() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "serve", "--auth", "ann-s3cret"],

@@ -250,7 +250,6 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
             ).then(lambda: None, None, files, api_visibility="private", queue=False)  # fmt: skip
         gr.api(ask, api_name="ask", concurrency_id="assistant")
         gr.api(chat_api, api_name="chat", concurrency_id="assistant")
-    demo.unload(lambda: None)
     return demo
 
 
@@ -495,7 +494,10 @@ def _slug(figure: Figure) -> str:
 
 def chart_update(answer: Answer) -> Any:
     """The chart for an answer's figures, or a hidden chart when it has none worth drawing."""
-    frame, title, y_title = chart_data(answer.figures, answer.intent, answer.language)
+    figures = answer.figures or tuple(
+        Figure("salary_median", a.median, a.count, {"roles": a.role}) for a in answer.advice if a.median is not None
+    )  # advice: the target roles' median pay side by side
+    frame, title, y_title = chart_data(figures, answer.intent, answer.language)
     if frame is None:
         return gr.BarPlot(value=None, visible=False)
     # Keep the figures' own order (p25, median, p75; ranks; years): Vega would sort the labels alphabetically.

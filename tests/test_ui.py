@@ -202,6 +202,9 @@ def test_profile_gives_advice_with_a_gap_list(bundled_store: tuple[Path, str]) -
         answer, gap = last[1][-1]["content"], last[7]
         assert "Java backend developer (15,000 CNY/month)" in answer and "in Shanghai" in answer
         assert gap.visible and gap.value.startswith("**Your gap**") and "you have Python" in gap.value
+        chart = last[4]  # the target roles' median pay, labelled by role
+        labels = [row[0] for row in chart.value["data"]]
+        assert chart.visible and any(label.startswith("Machine learning & algorithms (n=") for label in labels)
         # Every target role's postings can be opened as "rows behind" (advice numbers are figures too).
         assert any(f["filters"] == {"cities": "Shanghai", "roles": "ml"} for f in last[6])
     finally:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -66,6 +67,8 @@ ROWS_SHOWN = 500
 FILTER_CITY_MIN = 20
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".xlsx", ".txt", ".md", ".html", ".htm", ".pdf")
 UPLOAD_TIMEOUT_S = 1800
+#: CSV downloads (ours and Gradio's cached copies) are deleted after this many seconds.
+KEEP_FILES_S = 3600
 
 
 class Live:
@@ -141,7 +144,8 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
             return gr.Dataframe(visible=False), gr.DownloadButton(visible=False), gr.Markdown(visible=False)
         figure = Figure(**figures[int(index)])
         header, rows = rows_behind(live.assistant.corpus, figure)
-        path = write_csv(rows_dir / f"rows-{int(index) + 1}-{_slug(figure)}.csv", header, rows)
+        _prune(rows_dir, KEEP_FILES_S)
+        path = write_csv(rows_dir / f"rows-{time.time_ns()}-{_slug(figure)}.csv", header, rows)
         shown = pd.DataFrame([_display_row(r) for r in rows[:ROWS_SHOWN]], columns=header)
         more = f"; the newest {ROWS_SHOWN} are shown, the CSV has all" if len(rows) > ROWS_SHOWN else ""
         caption = f"**{len(rows):,} postings** behind *{figure_label(figure)}*{more}."
@@ -174,7 +178,9 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
             raise gr.Error(str(exc), print_exception=False) from None
 
     choices = filter_choices(live.assistant)
-    with gr.Blocks(title="Career assistant", analytics_enabled=False) as demo:
+    # Gradio's copies of uploads and downloads are deleted after an hour too.
+    keep = (KEEP_FILES_S, KEEP_FILES_S)
+    with gr.Blocks(title="Career assistant", analytics_enabled=False, delete_cache=keep) as demo:
         gr.Markdown(INTRO)
         cited = gr.State([])
         figures = gr.State([])
@@ -481,6 +487,17 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
         out.writerow(header)
         out.writerows([safe_cell(v) for v in row] for row in rows)
     return path
+
+
+def _prune(folder: Path, older_than_s: float) -> None:
+    """Delete files in `folder` not modified for `older_than_s` seconds (old CSV downloads)."""
+    cutoff = time.time() - older_than_s
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            pass  # another session pruned it first
 
 
 def _display_row(row: Sequence[Any]) -> list[Any]:

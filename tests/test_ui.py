@@ -386,3 +386,18 @@ def test_monthly_pay_is_read_as_people_write_it() -> None:
     for bad in ("abc", "-5", "15k-20k", "a lot"):
         with pytest.raises(UserError, match="monthly pay must be CNY a month"):
             _monthly_pay(bad)
+
+
+def test_old_csv_downloads_are_deleted(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from assistant.ui import KEEP_FILES_S, _prune
+
+    old, new = tmp_path / "rows-old.csv", tmp_path / "rows-new.csv"
+    old.write_text("a\n")
+    new.write_text("a\n")
+    stale = time.time() - KEEP_FILES_S - 5
+    os.utime(old, (stale, stale))
+    _prune(tmp_path, KEEP_FILES_S)
+    assert not old.exists() and new.exists()

@@ -97,7 +97,7 @@ class Live:
 
 
 def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blocks:
-    """The chat page and the `/ask` endpoint over one opened assistant.
+    """The chat page and the `/ask` and `/chat` endpoints over one opened assistant.
 
     Args:
         assistant: answers every question; shared by all sessions (its store reads are thread-safe).
@@ -152,7 +152,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         return (gr.Dataframe(value=shown, visible=True), gr.DownloadButton(value=str(path), visible=True),
                 gr.Markdown(caption, visible=True))  # fmt: skip
 
-    def advise(role: str, skills: str, city: str, pay: str | None) -> str:
+    def advise(role: str, skills: str) -> str:
         """The question the "Advise me" button asks, in the language the profile is written in."""
         chinese = any("\u4e00" <= ch <= "\u9fff" for ch in f"{role}{skills}")
         return ADVICE_QUESTION["zh" if chinese else "en"]
@@ -242,7 +242,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         answer_inputs = [question, chat, cited, role, skills, city, pay, f_cities, f_roles, f_years, f_sources]
         answer_outputs = [question, chat, cited, sources, chart, pick, figures, gap]
         question.submit(respond, answer_inputs, answer_outputs, api_visibility="private", concurrency_id="assistant")
-        advise_btn.click(advise, [role, skills, city, pay], question, api_visibility="private", queue=False).then(
+        advise_btn.click(advise, [role, skills], question, api_visibility="private", queue=False).then(
             respond, answer_inputs, answer_outputs, api_visibility="private", concurrency_id="assistant"
         )
         pick.change(show_rows, [pick, figures], [rows, rows_csv, rows_caption], api_visibility="private")

@@ -134,7 +134,7 @@ class _LexicalIndex:
         self.city = np.array([m[0] for m in meta])
         self.role = np.array([m[1] for m in meta])
         self.source = np.array([m[2] for m in meta])
-        self.bm25 = BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records])
+        self.bm25 = _InvertedBM25(BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]))
 
     def search(self, text: str, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
         tokens = tokenize(text)
@@ -150,6 +150,37 @@ class _LexicalIndex:
         scores = np.where(mask & (scores > 0), scores, -1.0)
         best = np.argsort(-scores)[:limit]
         return [_scored(self.records[i], float(scores[i])) for i in best if scores[i] > 0]
+
+
+class _InvertedBM25:
+    """`BM25Okapi.get_scores`, computed from an inverted index: the same numbers, touching only the
+    documents that contain a query term (rank_bm25 looks every term up in every document, ~50 ms a
+    question over 16k postings; this is ~1 ms)."""
+
+    def __init__(self, bm25: Any) -> None:
+        self.idf: dict[str, float] = bm25.idf
+        self.k1: float = bm25.k1
+        doc_len = np.asarray(bm25.doc_len, dtype=np.float64)
+        self.size = len(doc_len)
+        self.norm = bm25.k1 * (1 - bm25.b + bm25.b * doc_len / bm25.avgdl)
+        docs: dict[str, list[int]] = {}
+        freqs: dict[str, list[int]] = {}
+        for i, counts in enumerate(bm25.doc_freqs):
+            for term, tf in counts.items():
+                docs.setdefault(term, []).append(i)
+                freqs.setdefault(term, []).append(tf)
+        self.postings = {t: (np.asarray(d, dtype=np.int64), np.asarray(freqs[t], dtype=np.float64))
+                         for t, d in docs.items()}  # fmt: skip
+
+    def get_scores(self, query: Sequence[str]) -> np.ndarray:
+        score = np.zeros(self.size)
+        for term in query:
+            hit = self.postings.get(term)
+            if hit is None:
+                continue
+            idx, tf = hit
+            score[idx] += (self.idf.get(term) or 0) * (tf * (self.k1 + 1) / (tf + self.norm[idx]))
+        return score
 
 
 _INDEXES: dict[str, _LexicalIndex] = {}

@@ -195,3 +195,16 @@ def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: t
         assert refusal.intent == "out_of_scope"
     finally:
         ca.close()
+
+
+def test_lexical_scores_are_exactly_rank_bm25s(ca: CareerAssistant) -> None:
+    import numpy as np
+    from rank_bm25 import BM25Okapi
+
+    from assistant.retrieval import lexical_index, tokenize
+
+    index = lexical_index(ca.corpus)
+    reference = BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in index.records])
+    for question in ("NLP engineer Beijing salary", "大模型 深圳 技能 技能", "AI talent shortage", "zzz", "数据分析"):
+        tokens = tokenize(question)
+        assert np.array_equal(index.bm25.get_scores(tokens), reference.get_scores(tokens)), question

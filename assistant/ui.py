@@ -203,15 +203,6 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
                                           elem_id="f-role")  # fmt: skip
                     f_years = gr.CheckboxGroup(choices["years"], label="Period · 时间", elem_id="f-year")
                     f_sources = gr.CheckboxGroup(choices["sources"], label="Source · 来源", elem_id="f-source")
-                with gr.Accordion("What the store holds · 数据概况", open=False, elem_id="store-panel"):
-                    store_md = gr.Markdown(store_markdown(live.assistant), elem_id="store")
-                if uploads:
-                    with gr.Accordion("Add your own data · 上传数据", open=False, elem_id="upload-panel"):
-                        gr.Markdown(UPLOAD_HELP.format(mb=f"{live.assistant.settings.max_file_mb:g}"))
-                        files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES), elem_id="upload",
-                                        label="Postings or articles")  # fmt: skip
-                        add_btn = gr.Button("Add to my store · 加入数据", elem_id="add", size="sm")
-                        upload_report = gr.Markdown(elem_id="upload-report")
             with gr.Column(scale=3):
                 chat = gr.Chatbot(
                     label="Chat", elem_id="chat", height=600, feedback_options=None, buttons=["copy", "copy_all"],
@@ -224,6 +215,15 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
                 )  # fmt: skip
                 clear = gr.Button("Clear chat", elem_id="clear", size="sm", variant="secondary")
                 gr.Examples(EXAMPLES, inputs=question, label="Try one · 试试这些")
+                with gr.Accordion("What the store holds · 数据概况", open=False, elem_id="store-panel"):
+                    store_md = gr.Markdown(store_markdown(live.assistant), elem_id="store")
+                if uploads:
+                    with gr.Accordion("Add your own data · 上传数据", open=False, elem_id="upload-panel"):
+                        gr.Markdown(UPLOAD_HELP.format(mb=f"{live.assistant.settings.max_file_mb:g}"))
+                        files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES), elem_id="upload",
+                                        label="Postings or articles")  # fmt: skip
+                        add_btn = gr.Button("Add to my store · 加入数据", elem_id="add", size="sm")
+                        upload_report = gr.Markdown(elem_id="upload-report")
             with gr.Column(scale=2):
                 gap = gr.Markdown(visible=False, elem_id="gap", container=True)
                 chart = gr.BarPlot(

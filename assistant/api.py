@@ -22,7 +22,7 @@ from assistant.errors import UserError
 from assistant.planner import advise, evidence_for, figure_blocks, gloss
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer
-from assistant.understand import Profile, Query, understand
+from assistant.understand import Profile, Query, stated_pay, understand
 from assistant.vocab import canonical_city, find_skills, role_families, role_family
 from assistant.writer import Findings, compose
 
@@ -30,6 +30,7 @@ History = Sequence[Any]
 #: What `ask(filters=...)` may narrow; "articles" in `sources` stands for the news articles.
 FILTER_KEYS = ("cities", "roles", "years", "sources")
 ARTICLES = "articles"
+POSTINGS = "postings"
 
 
 class CareerAssistant:
@@ -71,12 +72,17 @@ class CareerAssistant:
         gather = RunnableParallel(
             query=RunnableLambda(lambda x: x["query"], name="query"),
             profile=RunnableLambda(lambda x: x.get("profile"), name="profile"),
-            articles=RunnableLambda(lambda x: x.get("articles", True), name="articles"),
-            blocks=RunnableLambda(lambda x: figure_blocks(self.corpus, x["query"]), name="figures"),
-            evidence=RunnableLambda(
-                lambda x: evidence_for(self.retriever, x["query"]) if x.get("articles", True) else [], name="evidence"
+            left_out=RunnableLambda(lambda x: x["left_out"], name="left_out"),
+            blocks=RunnableLambda(
+                lambda x: [] if POSTINGS in x["left_out"] else figure_blocks(self.corpus, x["query"]), name="figures"
             ),
-            advice=RunnableLambda(lambda x: advise(self.corpus, x["query"], x.get("profile")), name="advice"),
+            evidence=RunnableLambda(
+                lambda x: [] if ARTICLES in x["left_out"] else evidence_for(self.retriever, x["query"]), name="evidence"
+            ),
+            advice=RunnableLambda(
+                lambda x: ([], {}) if POSTINGS in x["left_out"] else advise(self.corpus, x["query"], x.get("profile")),
+                name="advice",
+            ),
         )
         write: Runnable[Any, Answer] = RunnableLambda(self._write, name="write")
         if self.chat_model is not None:
@@ -90,8 +96,8 @@ class CareerAssistant:
         for turn in _user_turns(inputs.get("history") or ()):
             previous = understand(turn, previous, self.corpus.companies)
         query = understand(inputs["question"], previous, self.corpus.companies)
-        query, articles = _narrowed(query, inputs.get("filters"), self.sources)
-        return {"query": query, "profile": _profile(inputs.get("profile"), query), "articles": articles}
+        query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
+        return {"query": query, "profile": _profile(inputs.get("profile"), query), "left_out": left_out}
 
     @staticmethod
     def _write(parts: dict[str, Any]) -> Answer:
@@ -99,7 +105,7 @@ class CareerAssistant:
         rows, profile_text = parts["advice"]
         findings = Findings(
             language=query.language, intent=query.intent, blocks=parts["blocks"], evidence=parts["evidence"],
-            advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}", articles=parts["articles"],
+            advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}", left_out=parts["left_out"],
         )  # fmt: skip
         return compose(findings)
 
@@ -170,10 +176,11 @@ def _user_turns(history: History) -> list[str]:
 
 def _narrowed(
     query: Query, filters: Mapping[str, Sequence[Any]] | None, known_sources: Sequence[str]
-) -> tuple[Query, bool]:
-    """The query with the standing filters filled in where it names nothing, and whether articles may be cited."""
+) -> tuple[Query, frozenset[str]]:
+    """The query with the standing filters filled in where it names nothing, and the kinds of evidence the
+    source filter leaves out ("postings" when it names no job board, "articles" when it does not name them)."""
     if not filters:
-        return query, True
+        return query, frozenset()
     if not isinstance(filters, Mapping):
         raise UserError(f"filters must be a mapping such as {{'cities': ['Beijing']}}, got {type(filters).__name__}")
     unknown = sorted(set(filters) - set(FILTER_KEYS))
@@ -204,9 +211,14 @@ def _narrowed(
     for name, given in (("cities", cities), ("roles", roles), ("years", years)):
         if given and not getattr(query, name):
             changes[name] = tuple(given)
-    if sources and not query.sources:
-        changes["sources"] = boards or ("(none)",)
-    return (replace(query, **changes) if changes else query), (not sources or ARTICLES in sources)
+    if boards and not query.sources:
+        changes["sources"] = boards
+    left_out = set()
+    if sources and not boards and not query.sources:
+        left_out.add(POSTINGS)
+    if sources and ARTICLES not in sources:
+        left_out.add(ARTICLES)
+    return (replace(query, **changes) if changes else query), frozenset(left_out)
 
 
 def _values(key: str, given: Any) -> Sequence[Any]:
@@ -240,21 +252,16 @@ def _profile(given: Profile | Mapping[str, Any] | None, query: Query) -> Profile
     )  # fmt: skip
 
 
-_PAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(k|千|w|万)?\s*(?:元|cny|rmb)?\s*(?:/\s*(?:月|month|mo))?\s*$", re.IGNORECASE)
-_PAY_UNIT = {"k": 1e3, "千": 1e3, "w": 1e4, "万": 1e4}
-
 
 def _monthly_pay(given: Any) -> float | None:
     """Monthly pay in CNY from a number or text such as "15000", "15k", "1.5万"; None when not given."""
     if given is None or (isinstance(given, str) and not given.strip()):
         return None
     if isinstance(given, int | float) and not isinstance(given, bool):
-        value = float(given)
-    else:
-        match = _PAY.match(str(given).replace(",", "").replace("，", ""))
-        if not match:
-            raise UserError(f"monthly pay must be CNY a month such as 15000, 15k or 1.5万, got {given!r}")
-        value = float(match[1]) * _PAY_UNIT.get((match[2] or "").lower(), 1.0)
-    if value < 0:
-        raise UserError(f"monthly pay must not be negative, got {given!r}")
-    return value or None
+        if given < 0:
+            raise UserError(f"monthly pay must not be negative, got {given!r}")
+        return float(given) or None
+    value = stated_pay(str(given))
+    if value is None:
+        raise UserError(f"monthly pay must be CNY a month such as 15000, 15k or 1.5万, got {given!r}")
+    return value

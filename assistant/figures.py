@@ -225,7 +225,7 @@ def filters_of(figure: Figure) -> tuple[Filters, tuple[str, ...]]:
     return Filters(**fields), required
 
 
-def rows_behind(db: SQL, figure: Figure, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def rows_behind(db: SQL, figure: Figure) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The postings a figure was computed from, newest first, for a person to check it (header, rows).
 
     Salary figures rest only on postings with both ends of the range known, so only those are returned;
@@ -240,8 +240,6 @@ def rows_behind(db: SQL, figure: Figure, limit: int | None = None) -> tuple[list
         where += " AND salary_min IS NOT NULL AND salary_max IS NOT NULL"
     quoted = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
     sql = f'SELECT {quoted} FROM postings WHERE {where} ORDER BY posted DESC NULLS LAST, source_file, "row"'
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
     return list(ROW_COLUMNS), db.query(sql, params)
 
 

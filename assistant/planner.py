@@ -44,7 +44,10 @@ def gloss(query: Query) -> str:
 
 def coverage(db: fig.SQL) -> str:
     rows = db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")
-    return "; ".join(f"{s} {a}–{b} ({n:,} postings)" if a != b else f"{s} {a} ({n:,} postings)" for s, a, b, n in rows)
+    def span(a: int | None, b: int | None) -> str:
+        return "dates unknown" if a is None else f"{a}–{b}" if a != b else str(a)
+
+    return "; ".join(f"{s} {span(a, b)} ({n:,} postings)" for s, a, b, n in rows)
 
 
 def _missing(db: fig.SQL, filters: Filters) -> bool:

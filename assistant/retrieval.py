@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,8 +184,11 @@ class _InvertedBM25:
         return score
 
 
-_INDEXES: dict[str, _LexicalIndex] = {}
+#: Indexes of the most recently used generations (shared by every assistant open on one); a page that
+#: reopens its store after each upload would otherwise keep one index per generation it ever served.
+_INDEXES: OrderedDict[str, _LexicalIndex] = OrderedDict()
 _INDEX_LOCK = threading.Lock()
+_INDEXES_KEPT = 2
 
 
 def lexical_index(corpus: Any) -> _LexicalIndex:
@@ -192,6 +196,9 @@ def lexical_index(corpus: Any) -> _LexicalIndex:
     with _INDEX_LOCK:
         if key not in _INDEXES:
             _INDEXES[key] = _LexicalIndex(corpus)
+            while len(_INDEXES) > _INDEXES_KEPT:
+                _INDEXES.popitem(last=False)
+        _INDEXES.move_to_end(key)
         return _INDEXES[key]
 
 

@@ -33,6 +33,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "evidence_line": {"text", "n"},
     "no_evidence": set(),
     "articles_filtered": set(),
+    "postings_filtered": set(),
     "advice_intro": {"current", "pay", "where"},
     "advice_row": {"rank", "role", "count", "median", "uplift", "overlap", "gap", "cites"},
     "advice_steps": set(),

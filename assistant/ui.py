@@ -34,6 +34,7 @@ from assistant.errors import CareerAssistantError
 from assistant.figures import rows_behind
 from assistant.schema import Answer, Figure
 from assistant.vocab import canonical_city, role_label
+from assistant.writer import label as value_label
 
 log = logging.getLogger(__name__)
 
@@ -420,14 +421,6 @@ def _turn_html(turn: int, citations: Sequence[Mapping[str, str]]) -> str:
     return f'<div class="turn" data-turn="{turn}">{"".join(items)}</div>'
 
 
-def sources_markdown(answer: Answer) -> str:
-    """The citations as Markdown (for logs and plain-text use): [n] file · locator and the quote."""
-    lines = []
-    for n, c in enumerate(answer.citations, start=1):
-        lines.append(f"**[{n}]** `{c.source_file}` · {c.locator}\n> {' '.join(c.text.split())}")
-    return "\n\n".join(lines)
-
-
 def _revealed(text: str) -> Iterator[str]:
     """The text so far, a line at a time (the answer is computed whole; this paces its display)."""
     lines = text.splitlines(keepends=True)
@@ -535,7 +528,7 @@ def chart_data(
     if tops:
         dimension = tops[0].name.removeprefix("top_")
         same = [f for f in tops if f.name == tops[0].name]
-        labels = [_value_label(dimension, str(f.filters.get(dimension, "?")), lang) for f in same]
+        labels = [value_label(dimension, str(f.filters.get(dimension, "?")), lang) for f in same]
         return _frame(labels, [f.value for f in same]), t["top"].format(t.get(dimension, dimension)), t["postings"]
     medians = [f for f in figures if f.name == "salary_median"]
     counts = [f for f in figures if f.name == "count"]
@@ -565,23 +558,10 @@ _TITLES = {
 }  # fmt: skip
 
 
-def _value_label(key: str, value: str, lang: str) -> str:
-    """A filter value as the reader's language names it (城市 and role families in Chinese)."""
-    if key in ("city", "cities"):
-        names = []
-        for name in value.split(", "):
-            city = canonical_city(name)
-            names.append(city.zh if city and lang == "zh" else name)
-        return "、".join(names) if lang == "zh" else ", ".join(names)
-    if key in ("role", "roles"):
-        return ", ".join(role_label(r, lang) for r in value.split(", "))
-    return value
-
-
 def _group_label(figure: Figure, group: Sequence[Figure], lang: str = "en") -> str:
     """Name a figure by the filters that tell it apart from the others in its group (all of them if alone)."""
     keys = [k for k in figure.filters if len({str(f.filters.get(k)) for f in group}) > 1] or list(figure.filters)
-    return " · ".join(_value_label(k, str(figure.filters[k]), lang) for k in keys) or _TITLES[lang]["all"]
+    return " · ".join(value_label(k, str(figure.filters[k]), lang) for k in keys) or _TITLES[lang]["all"]
 
 
 def _frame(labels: Sequence[str], values: Sequence[Any]) -> pd.DataFrame | None:

@@ -46,7 +46,7 @@ _TITLE_ZH = re.compile(
 )
 _HEAD_GAP = re.compile(r"[\s的/\-]*")
 _MONEY = re.compile(
-    r"(?P<cur>[$¥]\s*)?(?P<num>\d+(?:\.\d+)?\s*(?:[kK](?![A-Za-z])|[千万])(?:\d(?!\d)|[一二两三四五六七八九])?"
+    r"(?P<cur>[$¥]\s*)?(?P<num>\d+(?:\.\d+)?\s*(?:[kKwW](?![A-Za-z])|[千万])(?:\d(?!\d)|[一二两三四五六七八九])?"
     r"|[一二两三四五六七八九十][零一二两三四五六七八九十百千万]*[千万][一二两三四五六七八九]?"
     r"|\d{3,7}(?:\.\d+)?)(?![\d.])(?:\s*(?P<unit>元|块|rmb|cny|yuan|usd|dollars?))?",
     re.IGNORECASE,
@@ -248,11 +248,11 @@ def _profile(part: str, companies: tuple[str, ...]) -> Profile | None:
 
 
 def _number(raw: str) -> float:
-    """'15k' 15000, '1.5万' 15000, '两万' 20000, '一万五' 15000, '1万5' 15000, '八千' 8000."""
+    """'15k' 15000, '1.5万' 15000, '2w' 20000, '两万' 20000, '一万五' 15000, '1万5' 15000, '八千' 8000."""
     total = section = 0.0
     number: float | None = None
     last_unit = 1
-    for token in re.findall(r"\d+(?:\.\d+)?|\S", raw.lower().replace("两", "二")):
+    for token in re.findall(r"\d+(?:\.\d+)?|\S", raw.lower().replace("两", "二").replace("w", "万")):
         if token[0].isdigit() or token in "零一二三四五六七八九":
             number = float(token) if token[0].isdigit() else float("零一二三四五六七八九".index(token))
         elif token == "万":
@@ -267,7 +267,16 @@ def _number(raw: str) -> float:
     return total + section
 
 
-def _monthly_pay(text: str) -> float | None:
+def stated_pay(text: str) -> float | None:
+    """A pay box's content ("15000", "15k", "1.5万", "2w", "20万/年") in CNY per month: exactly one amount,
+    where a bare number counts as pay; None when it is not one plausible amount."""
+    text = re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)
+    if len(_MONEY.findall(text)) != 1:
+        return None
+    return _monthly_pay(text, bare_is_pay=True)
+
+
+def _monthly_pay(text: str, bare_is_pay: bool = False) -> float | None:
     """The first pay amount in the text, in CNY per month; None when none or in another currency."""
     for hit in _MONEY.finditer(text):
         cur, unit, raw = hit.group("cur") or "", (hit.group("unit") or "").lower(), hit.group("num")
@@ -275,7 +284,7 @@ def _monthly_pay(text: str) -> float | None:
             return None  # no exchange rate in the data: better no figure than a guessed one
         before = _CLAUSE.split(text[max(0, hit.start() - 10) : hit.start()])[-1]
         after = _CLAUSE.split(text[hit.end() :], maxsplit=1)[0][:16]
-        if not (re.search(r"[kK千万]", raw) or cur or unit or _cue("pay.context").search(before)):
+        if not (bare_is_pay or re.search(r"[kKwW千万]", raw) or cur or unit or _cue("pay.context").search(before)):
             continue  # a bare number ("2017", "3") is not pay
         periods = [p for where in (after, before) for p in ("month", "year", "day") if _cue(f"pay.{p}").search(where)]
         value = _number(raw) * {"month": 1, "year": 1 / 12, "day": _WORKING_DAYS_PER_MONTH}[(periods or ["month"])[0]]

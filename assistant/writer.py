@@ -58,7 +58,7 @@ class Findings:
     advice: list[AdviceRow] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
     question: str = ""  # what the asker wrote, plus the glossary's expansion: picks the sentences quoted
-    articles: bool = True  # False when the asker's filters leave articles out
+    left_out: frozenset[str] = frozenset()  # "postings" / "articles" when the asker's source filter leaves them out
 
 
 def subject(filters: Filters, lang: str) -> str:
@@ -140,7 +140,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     if block.kind == "top":
         dimension = block.extra["dimension"]
         items = ", ".join(
-            f"{_label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures
+            f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures
         )
         n = block.figures[0].n if block.figures else 0
         thin = render(lang, "thin") if n < THIN else ""
@@ -166,12 +166,16 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     return []
 
 
-def _label(dimension: str, value: str, lang: str) -> str:
-    if dimension == "city":
-        return _city(value, lang)
-    if dimension == "role":
-        return role_label(value, lang)
-    return value
+def label(dimension: str, value: str, lang: str) -> str:
+    """A filter value as the reader's language names it: cities (北京) and role families; several values
+    joined by ", " (as `Filters.describe` joins them) are each named."""
+    if dimension in ("city", "cities"):
+        names = [_city(v, lang) for v in value.split(", ")]
+    elif dimension in ("role", "roles"):
+        names = [role_label(v, lang) for v in value.split(", ")]
+    else:
+        return value
+    return ("、" if lang == "zh" else ", ").join(names)
 
 
 def _provenance(figures: list[Figure], lang: str) -> str:
@@ -220,6 +224,8 @@ def compose(findings: Findings) -> Answer:
     figures: list[Figure] = []
     if findings.intent == "out_of_scope":
         return Answer(render(lang, "out_of_scope"), (), (), lang, findings.intent)
+    if "postings" in findings.left_out and findings.intent in ("figure", "comparison", "trend", "advice"):
+        lines.append(render(lang, "postings_filtered"))
     if findings.advice:
         profile = findings.profile
         lines.append(render(lang, "advice_intro", current=profile.get("current", "?"), pay=profile.get("pay", "?"),
@@ -254,7 +260,7 @@ def compose(findings: Findings) -> Answer:
             number = cite.marks([citation]).strip("[]")
             lines.append(render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number))
     elif findings.intent in ("fact", "advice") and not findings.advice:
-        lines.append(render(lang, "no_evidence" if findings.articles else "articles_filtered"))
+        lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))
     advice = tuple(
         Advice(row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap,
                row.filters)  # fmt: skip

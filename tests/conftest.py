@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def bundled_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     return store, run.stdout
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function giving a port on 127.0.0.1 that is free right now, for a server a test starts."""
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    return pick
+
+
+@pytest.fixture(scope="session")
+def copy_of_bundled_store(bundled_store: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+                          ) -> Callable[[str], Path]:  # fmt: skip
+    """A function copying the bundled store for a test that changes it (uploads). Copied while no process
+    has it open (Chroma writes to its files even when read, so a live store is never byte-copied)."""
+    import shutil
+
+    def copy(name: str) -> Path:
+        target = tmp_path_factory.mktemp(name) / "store"
+        shutil.copytree(bundled_store[0], target, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+        return target
+
+    return copy

@@ -208,3 +208,22 @@ def test_lexical_scores_are_exactly_rank_bm25s(ca: CareerAssistant) -> None:
     for question in ("NLP engineer Beijing salary", "大模型 深圳 技能 技能", "AI talent shortage", "zzz", "数据分析"):
         tokens = tokenize(question)
         assert np.array_equal(index.bm25.get_scores(tokens), reference.get_scores(tokens)), question
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"town": ["Beijing"]}, "unknown filter 'town'; known: cities, roles, years, sources"),
+        ({"cities": ["Atlantis"]}, "unknown city 'Atlantis' in filters"),
+        ({"roles": ["chef"]}, "unknown role family 'chef' in filters; known: "),
+        ({"years": ["last year"]}, r"years in filters must be numbers, got \['last year'\]"),
+        ({"sources": ["Indeed"]}, "unknown source 'Indeed' in filters; known: 51job, Lagou, Zhaopin, articles"),
+        ({"cities": {"name": "Beijing"}}, "filter 'cities' must be a list, got dict"),
+    ],
+)
+def test_bad_filters_are_named_in_the_error(ca: CareerAssistant, filters: dict[str, object], message: str) -> None:
+    from assistant.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        ca.ask("What do NLP engineers earn?", filters=filters)  # type: ignore[arg-type]
+    assert ca.ask("What do NLP engineers earn?", filters={"cities": ["北京"]}).figures  # and it carries on

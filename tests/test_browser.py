@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
-import socket
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +27,18 @@ SHOTS = REPO / "tests" / "output" / "browser"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+@pytest.fixture(scope="module")
+def store(copy_of_bundled_store: Callable[[str], Path]) -> Path:
+    """A copy of the bundled store that uploads may change."""
+    return copy_of_bundled_store("browser")
 
 
 @pytest.fixture(scope="module")
-def store(bundled_store: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the bundled store that uploads may change (no process has it open while it is copied)."""
-    copy = tmp_path_factory.mktemp("browser") / "store"
-    shutil.copytree(bundled_store[0], copy, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
-    return copy
-
-
-@pytest.fixture(scope="module")
-def server(store: Path) -> Iterator[str]:
+def server(store: Path, free_port: Callable[[], int]) -> Iterator[str]:
     from assistant.ui import serve
 
-    port = _free_port()
+    port = free_port()
     demo = serve(Settings(store=store), port=port, block=False)
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -233,7 +224,9 @@ def test_uploads_add_good_files_and_name_the_bad_ones(page: Any, store: Path, tm
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
 
 
-def test_a_full_queue_tells_the_visitor_to_try_again(browser: Any, bundled_store: tuple[Path, str]) -> None:
+def test_a_full_queue_tells_the_visitor_to_try_again(
+    browser: Any, bundled_store: tuple[Path, str], free_port: Callable[[], int]
+) -> None:
     from gradio_client import Client
 
     from assistant.api import CareerAssistant
@@ -251,7 +244,7 @@ def test_a_full_queue_tells_the_visitor_to_try_again(browser: Any, bundled_store
     live = Live(Held(settings=Settings(store=bundled_store[0])))
     demo = build_app(live, uploads=False)
     demo.queue(default_concurrency_limit=1, max_size=1)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False, js=_citations_js())
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,31 @@ REPO = Path(__file__).resolve().parent.parent
 JSON_KEYS = {"answer", "citations", "figures", "language", "intent", "advice"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
-def server(bundled_store: tuple[Path, str]) -> Iterator[str]:
+def server(bundled_store: tuple[Path, str], free_port: Callable[[], int]) -> Iterator[str]:
     """The UI served by `serve` (the same safe defaults as `career-assistant serve`): its URL."""
     from assistant.ui import serve
 
-    port = _free_port()
+    port = free_port()
     demo = serve(Settings(store=bundled_store[0]), port=port, block=False)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(bundled_store: tuple[Path, str]) -> Iterator[Any]:
+    """The page's Blocks over the bundled store, not served: its handlers are called in process."""
+    from assistant.api import CareerAssistant
+    from assistant.ui import build_app
+
+    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
+    try:
+        yield build_app(assistant)
+    finally:
+        assistant.close()
 
 
 def _curl_ask(url: str, question: str, *extra: str) -> str:
@@ -131,12 +138,12 @@ def test_empty_question_is_a_clear_error_and_the_server_carries_on(server: str) 
 
 
 @pytest.mark.slow
-def test_auth_protects_the_page_and_the_api(bundled_store: tuple[Path, str]) -> None:
+def test_auth_protects_the_page_and_the_api(bundled_store: tuple[Path, str], free_port: Callable[[], int]) -> None:
     from gradio_client import Client
 
     from assistant.ui import serve
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     demo = serve(Settings(store=bundled_store[0]), port=port, auth=("ann", "s3cret"), block=False)
     try:
@@ -159,108 +166,86 @@ def test_auth_protects_the_page_and_the_api(bundled_store: tuple[Path, str]) -> 
 
 
 @pytest.mark.slow
-def test_chat_streams_cites_charts_and_keeps_context(bundled_store: tuple[Path, str]) -> None:
-    from assistant.api import CareerAssistant
-    from assistant.ui import build_app
+def test_chat_streams_cites_charts_and_keeps_context(app: Any) -> None:
+    respond = _handler(app, "respond")
+    updates = list(respond("What do NLP engineers earn in Beijing?", [], []))
+    texts = [u[1][-1]["content"] for u in updates]
+    assert len(updates) > 1 and all(texts[-1].startswith(t) for t in texts)  # the text so far, growing
+    question, chat, cited, sources, chart, pick, figures, gap = updates[-1]
+    assert question == "" and [m["role"] for m in chat] == ["user", "assistant"]
+    assert len(cited) == 1 and cited[0][0]["source_file"].endswith("ai_jobs.csv")
+    assert '<details class="source" id="source-0-1">' in sources and "ai_jobs.csv" in sources and "row " in sources
+    assert chart.visible and list(chart.value["columns"]) == ["label", "value"]
+    assert pick.visible and len(pick.choices) == len(figures) and figures[0]["name"] == "salary_median"
+    assert not gap.visible
 
-    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
-    try:
-        respond = _handler(build_app(assistant), "respond")
-        updates = list(respond("What do NLP engineers earn in Beijing?", [], []))
-        texts = [u[1][-1]["content"] for u in updates]
-        assert len(updates) > 1 and all(texts[-1].startswith(t) for t in texts)  # the text so far, growing
-        question, chat, cited, sources, chart, pick, figures, gap = updates[-1]
-        assert question == "" and [m["role"] for m in chat] == ["user", "assistant"]
-        assert len(cited) == 1 and cited[0][0]["source_file"].endswith("ai_jobs.csv")
-        assert '<details class="source" id="source-0-1">' in sources and "ai_jobs.csv" in sources and "row " in sources
-        assert chart.visible and list(chart.value["columns"]) == ["label", "value"]
-        assert pick.visible and len(pick.choices) == len(figures) and figures[0]["name"] == "salary_median"
-        assert not gap.visible
+    # The Chatbot hands history back as content blocks; the follow-up inherits "NLP".
+    blocks = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
+    *_, (_, chat2, cited2, sources2, *_) = respond("and in Shanghai?", blocks, cited)
+    assert len(chat2) == 4 and "NLP" in chat2[-1]["content"] and "Shanghai" in chat2[-1]["content"]
+    assert len(cited2) == 2 and 'id="source-1-1"' in sources2 and 'id="source-0-1"' in sources2  # earlier, folded
 
-        # The Chatbot hands history back as content blocks; the follow-up inherits "NLP".
-        blocks = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
-        *_, (_, chat2, cited2, sources2, *_) = respond("and in Shanghai?", blocks, cited)
-        assert len(chat2) == 4 and "NLP" in chat2[-1]["content"] and "Shanghai" in chat2[-1]["content"]
-        assert len(cited2) == 2 and 'id="source-1-1"' in sources2 and 'id="source-0-1"' in sources2  # earlier, folded
-
-        *_, (_, _, _, sources3, chart3, *_) = respond("Why is there a shortage of AI talent in China?", [], [])
-        assert "articles/" in sources3 and not chart3.visible
-    finally:
-        assistant.close()
+    *_, (_, _, _, sources3, chart3, *_) = respond("Why is there a shortage of AI talent in China?", [], [])
+    assert "articles/" in sources3 and not chart3.visible
 
 
 @pytest.mark.slow
-def test_profile_gives_advice_with_a_gap_list(bundled_store: tuple[Path, str]) -> None:
-    from assistant.api import CareerAssistant
-    from assistant.ui import build_app
-
-    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
-    try:
-        respond = _handler(build_app(assistant), "respond")
-        profile = ("Java backend developer", "Java, Spring, Python", "Shanghai", 15000)
-        *_, last = respond("How can I move into AI roles from where I am now?", [], [], *profile)
-        answer, gap = last[1][-1]["content"], last[7]
-        assert "Java backend developer (15,000 CNY/month)" in answer and "in Shanghai" in answer
-        assert gap.visible and gap.value.startswith("**Your gap**") and "you have Python" in gap.value
-        chart = last[4]  # the target roles' median pay, labelled by role
-        labels = [row[0] for row in chart.value["data"]]
-        assert chart.visible and any(label.startswith("Machine learning & algorithms (n=") for label in labels)
-        # Every target role's postings can be opened as "rows behind" (advice numbers are figures too).
-        assert any(f["filters"] == {"cities": "Shanghai", "roles": "ml"} for f in last[6])
-    finally:
-        assistant.close()
+def test_profile_gives_advice_with_a_gap_list(app: Any) -> None:
+    respond = _handler(app, "respond")
+    profile = ("Java backend developer", "Java, Spring, Python", "Shanghai", 15000)
+    *_, last = respond("How can I move into AI roles from where I am now?", [], [], *profile)
+    answer, gap = last[1][-1]["content"], last[7]
+    assert "Java backend developer (15,000 CNY/month)" in answer and "in Shanghai" in answer
+    assert gap.visible and gap.value.startswith("**Your gap**") and "you have Python" in gap.value
+    chart = last[4]  # the target roles' median pay, labelled by role
+    labels = [row[0] for row in chart.value["data"]]
+    assert chart.visible and any(label.startswith("Machine learning & algorithms (n=") for label in labels)
+    # Every target role's postings can be opened as "rows behind" (advice numbers are figures too).
+    assert any(f["filters"] == {"cities": "Shanghai", "roles": "ml"} for f in last[6])
+    # A pay the box cannot read is said in the chat, and nothing else changes.
+    (update,) = list(respond("How can I move into AI roles?", [], last[2], "Java backend developer", "", "", "a lot"))
+    assert update[1][-1]["content"].startswith("⚠️ monthly pay must be CNY a month such as 15000, 15k or 1.5万")
+    assert update[2] == [*last[2], []]
 
 
 @pytest.mark.slow
-def test_filters_narrow_figures_and_evidence(bundled_store: tuple[Path, str]) -> None:
-    from assistant.api import CareerAssistant
-    from assistant.ui import build_app
-
-    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
-    try:
-        respond = _handler(build_app(assistant), "respond")
-        no_profile = ("", "", "", None)
-        *_, last = respond("What do NLP engineers earn?", [], [], *no_profile, ["Beijing"], [], ["2025"], ["Zhaopin"])
-        figures = last[6]
-        assert figures and all(f["filters"] == {"cities": "Beijing", "roles": "nlp", "years": "2025",
-                                                "sources": "Zhaopin"} for f in figures)  # fmt: skip
-        assert all(c["kind"] == "posting" for c in last[2][-1])  # articles not ticked: none cited
-        *_, last = respond("Why is there a shortage of AI talent in China?", [], [], *no_profile, [], [], [], ["Lagou"])
-        assert "left out by the source filter" in last[1][-1]["content"] and last[2] == [[]]
-        # Every source ticked is no restriction at all; a city in the question wins over the filter.
-        everything = ["Lagou", "51job", "Zhaopin", "articles"]
-        *_, last = respond("NLP pay in Shanghai", [], [], *no_profile, ["Beijing"], [], [], everything)
-        assert {f["filters"]["cities"] for f in last[6]} == {"Shanghai"} and "sources" not in last[6][0]["filters"]
-    finally:
-        assistant.close()
+def test_filters_narrow_figures_and_evidence(app: Any) -> None:
+    respond = _handler(app, "respond")
+    no_profile = ("", "", "", None)
+    *_, last = respond("What do NLP engineers earn?", [], [], *no_profile, ["Beijing"], [], ["2025"], ["Zhaopin"])
+    figures = last[6]
+    assert figures and all(f["filters"] == {"cities": "Beijing", "roles": "nlp", "years": "2025",
+                                            "sources": "Zhaopin"} for f in figures)  # fmt: skip
+    assert all(c["kind"] == "posting" for c in last[2][-1])  # articles not ticked: none cited
+    *_, last = respond("Why is there a shortage of AI talent in China?", [], [], *no_profile, [], [], [], ["Lagou"])
+    assert "left out by the source filter" in last[1][-1]["content"] and last[2] == [[]]
+    *_, last = respond("NLP pay in Beijing", [], [], *no_profile, [], [], [], ["articles"])
+    assert last[1][-1]["content"].startswith("Job postings are left out by the source filter, so I give no figure")
+    assert last[6] == [] and all(c["kind"] == "article" for c in last[2][-1])
+    # Every source ticked is no restriction at all; a city in the question wins over the filter.
+    everything = ["Lagou", "51job", "Zhaopin", "articles"]
+    *_, last = respond("NLP pay in Shanghai", [], [], *no_profile, ["Beijing"], [], [], everything)
+    assert {f["filters"]["cities"] for f in last[6]} == {"Shanghai"} and "sources" not in last[6][0]["filters"]
 
 
 @pytest.mark.slow
-def test_rows_behind_a_figure_and_their_csv(bundled_store: tuple[Path, str]) -> None:
+def test_rows_behind_a_figure_and_their_csv(app: Any) -> None:
     import csv
 
-    from assistant.api import CareerAssistant
-    from assistant.ui import build_app
-
-    assistant = CareerAssistant(settings=Settings(store=bundled_store[0]))
-    try:
-        demo = build_app(assistant)
-        respond, show_rows = _handler(demo, "respond"), _handler(demo, "show_rows")
-        *_, last = respond("Which cities have the most machine learning jobs?", [], [])
-        figures = last[6]
-        for index, figure in enumerate(figures):
-            table, download, caption = show_rows(index, figures)
-            assert table.visible and download.visible
-            with open(download.value["path"], encoding="utf-8-sig", newline="") as fh:
-                header, *rows = list(csv.reader(fh))
-            # A top-list entry's value is the number of its postings, and the CSV holds exactly those.
-            assert len(rows) == figure["value"], figure
-            assert {r[header.index("city")] for r in rows} == {figure["filters"]["city"]}
-            assert {r[header.index("role_family")] for r in rows} == {"ml"}
-            assert f"**{figure['value']:,} postings**" in caption.value
-        assert show_rows(None, figures)[0].visible is False
-    finally:
-        assistant.close()
+    respond, show_rows = _handler(app, "respond"), _handler(app, "show_rows")
+    *_, last = respond("Which cities have the most machine learning jobs?", [], [])
+    figures = last[6]
+    for index, figure in enumerate(figures):
+        table, download, caption = show_rows(index, figures)
+        assert table.visible and download.visible
+        with open(download.value["path"], encoding="utf-8-sig", newline="") as fh:
+            header, *rows = list(csv.reader(fh))
+        # A top-list entry's value is the number of its postings, and the CSV holds exactly those.
+        assert len(rows) == figure["value"], figure
+        assert {r[header.index("city")] for r in rows} == {figure["filters"]["city"]}
+        assert {r[header.index("role_family")] for r in rows} == {"ml"}
+        assert f"**{figure['value']:,} postings**" in caption.value
+    assert show_rows(None, figures)[0].visible is False
 
 
 def test_chat_shows_errors_as_a_message_not_a_traceback(bundled_store: tuple[Path, str]) -> None:
@@ -335,12 +320,14 @@ def test_chart_data_picks_top_lists_then_pay_then_counts() -> None:
 
 
 @pytest.mark.slow
-def test_serve_command_says_where_the_page_is_and_stops_on_ctrl_c(bundled_store: tuple[Path, str]) -> None:
+def test_serve_command_says_where_the_page_is_and_stops_on_ctrl_c(
+    bundled_store: tuple[Path, str], free_port: Callable[[], int]
+) -> None:
     import signal
     import time
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "serve", "--store", str(bundled_store[0]), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,

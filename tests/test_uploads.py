@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,8 @@ GOOD = "title,company,city,salary\nLLM 应用工程师,Heron Data,成都,20k-30k
 
 
 @pytest.fixture(scope="module")
-def store(bundled_store: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("uploads") / "store"
-    shutil.copytree(bundled_store[0], copy, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
-    return copy
+def store(copy_of_bundled_store: Callable[[str], Path]) -> Path:
+    return copy_of_bundled_store("uploads")
 
 
 @pytest.fixture
@@ -92,12 +88,11 @@ def test_a_store_in_use_adds_nothing_and_says_why(live: object, store: Path, tmp
     assert not (store / "uploads" / "while_locked.csv").exists() and _postings(live) == before
 
 
-def test_the_server_refuses_uploads_over_the_size_limit(store: Path, tmp_path: Path) -> None:
+def test_the_server_refuses_uploads_over_the_size_limit(store: Path, tmp_path: Path, free_port: Callable[[], int]
+                                                        ) -> None:  # fmt: skip
     from assistant.ui import serve
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     demo = serve(Settings(store=store, max_file_mb=0.01), port=port, block=False)
     try:
         big = tmp_path / "big.csv"

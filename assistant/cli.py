@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.config import BUNDLED_CORPUS, EMBEDDING_BACKENDS, Settings
+from assistant.config import BUNDLED_CORPUS, EMBEDDING_BACKENDS, EMBEDDING_MODELS, Settings
 from assistant.errors import CareerAssistantError, UserError
 
 EXAMPLES = """\
@@ -28,7 +28,9 @@ examples:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        store=getattr(args, "store", None), embedding_backend=getattr(args, "embedding_backend", None)
+        store=getattr(args, "store", None),
+        embedding_backend=getattr(args, "embedding_backend", None),
+        embedding_model_name=getattr(args, "embedding_model_name", None),
     )
 
 
@@ -170,7 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_store(p: argparse.ArgumentParser) -> None:
         p.add_argument("--store", help="store folder (default: ./vectorstore or $CAREER_ASSISTANT_STORE)")
-        p.add_argument("--embedding-backend", choices=EMBEDDING_BACKENDS, help="how the embedding model runs")
+        p.add_argument(
+            "--embedding-model-name",
+            choices=EMBEDDING_MODELS,
+            help=f"which packaged embedding model (default: {Settings.embedding_model_name}; "
+            "a model folder of your own: $CAREER_ASSISTANT_EMBEDDING_MODEL)",
+        )
+        p.add_argument(
+            "--embedding-backend", choices=EMBEDDING_BACKENDS, help="how all-MiniLM-L6-v2 or a model folder runs"
+        )
 
     p = sub.add_parser(
         "ingest",

@@ -20,6 +20,10 @@ BUNDLED_CORPUS = PACKAGE_ROOT.parent / "ingest" / "corpus"
 VOCAB_DIR = PACKAGE_ROOT / "data"
 
 EMBEDDING_BACKENDS = ("onnx-int8", "onnx", "torch")
+#: The embedding models that ship inside a Python package (any other: a local folder in `embedding_model`).
+USE_MODEL_NAME = "use-multilingual-v3"
+MINILM_MODEL_NAME = "all-MiniLM-L6-v2"
+EMBEDDING_MODELS = (USE_MODEL_NAME, MINILM_MODEL_NAME)
 ENV_PREFIX = "CAREER_ASSISTANT_"
 
 
@@ -33,11 +37,22 @@ class Settings:
     store: Path = Path("vectorstore")
     """Folder of the on-disk store (Chroma collections, postings table, manifest)."""
 
+    embedding_model_name: str = MINILM_MODEL_NAME
+    """Which packaged embedding model: `use-multilingual-v3` (Google's multilingual Universal Sentence
+    Encoder v3 in numpy, 512 dimensions, reads Chinese and English alike) or `all-MiniLM-L6-v2` (English,
+    384 dimensions). Ignored when `embedding_model` names a folder."""
+
     embedding_model: Path | None = None
-    """A local sentence-transformers model folder; None means the packaged all-MiniLM-L6-v2."""
+    """A local sentence-transformers model folder (bge-m3, multilingual-e5, ...), loaded by path; it takes
+    the place of `embedding_model_name`. None: the packaged model that `embedding_model_name` names."""
 
     embedding_backend: str = "onnx-int8"
-    """How the model runs: `onnx-int8` (fastest, cosine 0.99 to fp32), `onnx` (fp32) or `torch`."""
+    """How all-MiniLM-L6-v2 or a local folder runs: `onnx-int8` (fastest, cosine 0.99 to fp32), `onnx`
+    (fp32) or `torch`. use-multilingual-v3 always runs in numpy."""
+
+    embedding_threads: int = 1
+    """BLAS threads of the numpy encoder (use-multilingual-v3). One is fastest on its small matrices:
+    a second thread costs more in handing work over than it gains (see benchmarks/retrieval.py)."""
 
     model_cache: Path = field(default_factory=_default_cache)
     """Where the ONNX export of the model is kept between runs."""
@@ -54,6 +69,14 @@ class Settings:
                 f"unknown embedding backend {self.embedding_backend!r}; expected one of "
                 f"{', '.join(EMBEDDING_BACKENDS)}"
             )
+        if self.embedding_model_name not in EMBEDDING_MODELS:
+            raise UserError(
+                f"unknown embedding model {self.embedding_model_name!r}; expected one of "
+                f"{', '.join(EMBEDDING_MODELS)}. Hint: a model of your own goes in "
+                f"{ENV_PREFIX}EMBEDDING_MODEL as a local sentence-transformers folder"
+            )
+        if self.embedding_threads < 1:
+            raise UserError(f"embedding_threads must be at least 1, got {self.embedding_threads}")
         if self.embed_batch_size < 1:
             raise UserError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.max_file_mb <= 0:
@@ -85,11 +108,11 @@ class Settings:
 def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
-    if name == "embed_batch_size":
+    if name in ("embed_batch_size", "embedding_threads"):
         try:
             return int(raw)
         except ValueError:
-            raise UserError(f"{ENV_PREFIX}EMBED_BATCH_SIZE must be a whole number, got {raw!r}") from None
+            raise UserError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from None
     if name == "max_file_mb":
         try:
             return float(raw)

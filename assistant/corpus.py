@@ -19,10 +19,11 @@ class Corpus:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from assistant.embeddings import model_id
+        from assistant.embeddings import model_identity
 
         self.settings = settings
-        self.generation, self.manifest = open_generation(Path(settings.store), model_id(settings))
+        identity = model_identity(settings)
+        self.generation, self.manifest = open_generation(Path(settings.store), identity.model_id, identity.version)
         self.table = PostingsTable(self.generation / "postings.duckdb", read_only=True)
         # DuckDB connections are not safe to share across threads without a cursor each.
         self._lock = threading.Lock()
@@ -34,7 +35,9 @@ class Corpus:
     @cached_property
     def vectors(self) -> VectorCollections:
         model = str(self.settings.embedding_model) if self.settings.embedding_model else None
-        return VectorCollections(self.generation / "chroma", self.settings.embedding_backend, model)
+        return VectorCollections(
+            self.generation / "chroma", self.settings.embedding_backend, model, self.settings.embedding_model_name
+        )
 
     @cached_property
     def embedder(self) -> Any:

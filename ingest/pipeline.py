@@ -188,11 +188,14 @@ def ingest(
     Returns:
         The run's report; `report.ok` is False if any file failed (those files are left as they were).
 
+    A store that holds only the bundled corpus and was built with another embedding model (the default
+    changed) is rebuilt when the bundled corpus is among `paths`: the quick start stays one command.
+
     Raises:
         StoreLockedError: another process is writing the store.
-        StoreMismatchError: the store was built with another embedding model.
+        StoreMismatchError: the store was built with another embedding model (and holds files of its own).
     """
-    from assistant.embeddings import model_id
+    from assistant.embeddings import model_identity
     from assistant.store import StoreWriter, VectorCollections
 
     options = options or IngestOptions()
@@ -202,9 +205,23 @@ def ingest(
     items = discover(paths)
     report.files = [item.result for item in items]
     signature = options.signature()
+    identity = model_identity(settings)
+    bundled_requested = any(item.key.startswith("bundled:") for item in items)
 
-    with StoreWriter(settings.store, model_id(settings), rebuild=options.rebuild) as writer:
-        old_files: dict[str, Any] = dict((writer.base_manifest or {}).get("files", {})) if not options.rebuild else {}
+    def only_bundled(manifest: dict[str, Any]) -> bool:
+        return bundled_requested and all(key.startswith("bundled:") for key in manifest.get("files", {}))
+
+    with StoreWriter(
+        settings.store,
+        identity.model_id,
+        rebuild=options.rebuild,
+        model_version=identity.version,
+        rebuild_on_model_change=only_bundled,
+    ) as writer:
+        if writer.replaced_model:
+            say(f"the store was built with {writer.replaced_model}; rebuilding it with {identity.model_id}")
+            report.rebuilt_for_model = writer.replaced_model
+        old_files: dict[str, Any] = dict((writer.base_manifest or {}).get("files", {})) if not writer.rebuild else {}
         todo: list[InputFile] = []
         for item in items:
             if item.result.status in ("failed", "ignored"):
@@ -260,10 +277,10 @@ def ingest(
                     table.replace_file(item.key, chunks=content)
                 files[item.key] = _manifest_entry(item, signature, content)
             table.rebuild_postings()
-            vectors = VectorCollections(staging / "chroma", settings.embedding_backend, _model_arg(settings))
+            vectors = VectorCollections(staging / "chroma", *_model_args(settings))
             previous = None
-            if writer.base is not None and not options.rebuild:
-                previous = VectorCollections(writer.base / "chroma", settings.embedding_backend, _model_arg(settings))
+            if writer.base is not None and not writer.rebuild:
+                previous = VectorCollections(writer.base / "chroma", *_model_args(settings))
             try:
                 sync_vectors(table, vectors, settings, report, say, previous)
                 changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
@@ -288,7 +305,9 @@ def ingest(
             "files": files,
             "counts": {"postings": report.postings, "chunks": report.chunks, "near_duplicates": report.near_duplicates},
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "dimension": report.dimension or (writer.base_manifest or {}).get("dimension"),
+            "dimension": report.dimension
+            or identity.dimension
+            or (None if writer.rebuild else (writer.base_manifest or {}).get("dimension")),
         }
         say("committing")
         writer.commit(manifest)
@@ -297,8 +316,10 @@ def ingest(
     return report
 
 
-def _model_arg(settings: Settings) -> str | None:
-    return str(settings.embedding_model) if settings.embedding_model else None
+def _model_args(settings: Settings) -> tuple[str, str | None, str]:
+    """(backend, model folder, model name): how `VectorCollections` names the model to Chroma."""
+    folder = str(settings.embedding_model) if settings.embedding_model else None
+    return settings.embedding_backend, folder, settings.embedding_model_name
 
 
 def _exists(key: str) -> bool:

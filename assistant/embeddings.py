@@ -21,6 +21,7 @@ model load.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,11 +147,12 @@ def get_embedder(settings: Settings) -> Embedder:
         RuntimeFailure: The ONNX export or its cached copy cannot be made to work.
     """
     if _uses_use(settings):
-        key = (USE_MODEL_NAME, f"threads={settings.embedding_threads}", "")
+        threads = settings.embedding_threads or _blas_threads()
+        key = (USE_MODEL_NAME, f"threads={threads}", "")
         with _EMBEDDERS_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                embedder = _EMBEDDERS[key] = _UseEmbedder(model_identity(settings), settings.embedding_threads)
+                embedder = _EMBEDDERS[key] = _UseEmbedder(model_identity(settings), threads)
         return embedder
     folder = packaged_model_path() if settings.embedding_model is None else settings.embedding_model
     cache = Path(settings.model_cache).expanduser().resolve()
@@ -173,6 +175,15 @@ def model_id(settings: Settings) -> str:
 
 
 # --- numpy: use-multilingual-v3 ------------------------------------------------------------------------
+
+
+def _blas_threads() -> int:
+    """One BLAS thread per core this process may run on, at most 4 (the encoder's matrices are small)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
 
 
 class _UseEmbedder(Embedder):

@@ -19,7 +19,8 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
 from assistant.config import Settings
 from assistant.corpus import Corpus
 from assistant.errors import UserError
-from assistant.planner import advise, evidence_for, figure_blocks, gloss
+from assistant.plan import Plan, make_plan
+from assistant.planner import advise, evidence_for, figure_blocks, gloss, resolve
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer
 from assistant.understand import Profile, Query, stated_pay, understand
@@ -73,14 +74,16 @@ class CareerAssistant:
             query=RunnableLambda(lambda x: x["query"], name="query"),
             profile=RunnableLambda(lambda x: x.get("profile"), name="profile"),
             left_out=RunnableLambda(lambda x: x["left_out"], name="left_out"),
+            plan=RunnableLambda(lambda x: x["plan"], name="plan"),
+            resolved=RunnableLambda(lambda x: x["resolved"], name="resolved"),
             blocks=RunnableLambda(
-                lambda x: [] if POSTINGS in x["left_out"] else figure_blocks(self.corpus, x["query"]), name="figures"
+                lambda x: [] if POSTINGS in x["left_out"] else figure_blocks(self.corpus, x["plan"]), name="figures"
             ),
             evidence=RunnableLambda(
-                lambda x: [] if ARTICLES in x["left_out"] else evidence_for(self.retriever, x["query"]), name="evidence"
+                lambda x: [] if ARTICLES in x["left_out"] else evidence_for(self.retriever, x["plan"]), name="evidence"
             ),
             advice=RunnableLambda(
-                lambda x: ([], {}) if POSTINGS in x["left_out"] else advise(self.corpus, x["query"], x.get("profile")),
+                lambda x: ([], {}) if POSTINGS in x["left_out"] else advise(self.corpus, x["plan"], x.get("profile")),
                 name="advice",
             ),
         )
@@ -97,15 +100,23 @@ class CareerAssistant:
             previous = understand(turn, previous, self.corpus.companies)
         query = understand(inputs["question"], previous, self.corpus.companies)
         query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
-        return {"query": query, "profile": _profile(inputs.get("profile"), query), "left_out": left_out}
+        plan, resolved = resolve(self.corpus, make_plan(query, self.corpus.companies))
+        return {"query": query, "plan": plan, "resolved": resolved, "profile": _profile(inputs.get("profile"), query),
+                "left_out": left_out}  # fmt: skip
+
+    def plan(self, question: str, history: History | None = None) -> Plan:
+        """How a question would be read: the typed plan its answer is computed from (nothing is computed)."""
+        return self._understand({"question": question, "history": history})["plan"]
 
     @staticmethod
     def _write(parts: dict[str, Any]) -> Answer:
         query: Query = parts["query"]
         rows, profile_text = parts["advice"]
+        plan: Plan = parts["plan"]
         findings = Findings(
-            language=query.language, intent=query.intent, blocks=parts["blocks"], evidence=parts["evidence"],
+            language=query.language, intent=plan.intent, blocks=parts["blocks"], evidence=parts["evidence"],
             advice=rows, profile=profile_text, question=f"{query.text} {gloss(query)}", left_out=parts["left_out"],
+            plan=plan, resolved=parts["resolved"],
         )  # fmt: skip
         return compose(findings)
 
@@ -250,7 +261,6 @@ def _profile(given: Profile | Mapping[str, Any] | None, query: Query) -> Profile
         skills=tuple(dict.fromkeys([*skills, *stated.skills])), city=city.name if city else stated.city,
         monthly_pay=monthly or stated.monthly_pay,
     )  # fmt: skip
-
 
 
 def _monthly_pay(given: Any) -> float | None:

@@ -8,68 +8,78 @@ range has both ends known count toward salary figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.schema import Citation, Figure
+from assistant.schema import Citation, Figure, Filters
 
 #: Below this many postings a figure is flagged as thin evidence.
 THIN = 10
-SALARY_RULE = (
-    "monthly CNY, midpoint of each posting's advertised range; yearly pay ÷ 12, daily × 21.75 working days"
-)
+SALARY_RULE = "monthly CNY, midpoint of each posting's advertised range; yearly pay ÷ 12, daily × 21.75 working days"
 
 
 class SQL(Protocol):
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]: ...
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What a figure is about; empty means no restriction."""
+#: The posting's monthly pay for pay filters and figures: the midpoint of its advertised range.
+MID = "(salary_min + salary_max) / 2"
+#: Education level of a posting from the text the board wrote (本科, 硕士, 学历不限, ...), highest named wins.
+EDUCATION_SQL = """CASE
+    WHEN education IS NULL THEN NULL
+    WHEN education LIKE '%博士%' OR lower(education) LIKE '%phd%' OR lower(education) LIKE '%doctor%' THEN 'phd'
+    WHEN education LIKE '%硕士%' OR education LIKE '%研究生%' OR lower(education) LIKE '%master%' THEN 'master'
+    WHEN education LIKE '%本科%' OR lower(education) LIKE '%bachelor%' THEN 'bachelor'
+    WHEN education LIKE '%大专%' OR education LIKE '%专科%' OR lower(education) LIKE '%college%' THEN 'college'
+    WHEN education LIKE '%高中%' OR education LIKE '%中专%' OR education LIKE '%中技%' OR education LIKE '%初中%'
+        THEN 'secondary'
+    WHEN education LIKE '%不限%' OR lower(education) LIKE '%any%' THEN 'any'
+    ELSE NULL END"""
+#: The minimum years of experience a posting asks for: the first number in its text, 0 for graduates/none.
+EXPERIENCE_SQL = """CASE
+    WHEN experience IS NULL THEN NULL
+    WHEN regexp_matches(experience, '应届|在校|无需|无经验|不限|1年以下|no experience|graduate') THEN 0
+    WHEN regexp_matches(experience, '[0-9]+') THEN CAST(regexp_extract(experience, '([0-9]+)', 1) AS INTEGER)
+    ELSE NULL END"""
 
-    cities: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    skills: tuple[str, ...] = ()
-    companies: tuple[str, ...] = ()
-    years: tuple[int, ...] = ()
-    sources: tuple[str, ...] = ()
-    titles: tuple[str, ...] = ()  # exact titles (case-insensitive): the rows behind a "top titles" figure
 
-    def where(self) -> tuple[str, list[Any]]:
-        """A SQL condition over `postings` and its parameters."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, values in (("city", self.cities), ("role_family", self.roles), ("source", self.sources)):
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-        if self.skills:
-            clauses.append("list_has_any(skills, ?::VARCHAR[])")
-            params.append(list(self.skills))
-        if self.companies:
-            clauses.append("(" + " OR ".join("company ILIKE ?" for _ in self.companies) + ")")
-            params.extend(f"%{c}%" for c in self.companies)
-        if self.years:
-            clauses.append(f"year(posted) IN ({', '.join('?' * len(self.years))})")
-            params.extend(self.years)
-        if self.titles:
-            clauses.append(f"lower(title) IN ({', '.join('?' * len(self.titles))})")
-            params.extend(t.lower() for t in self.titles)
-        return (" AND ".join(clauses) or "TRUE"), params
-
-    def describe(self) -> dict[str, str]:
-        out = {}
-        for name in ("cities", "roles", "skills", "companies", "years", "sources", "titles"):
-            values = getattr(self, name)
-            if values:
-                out[name] = ", ".join(str(v) for v in values)
-        return out
-
-    def with_(self, **changes: Any) -> Filters:
-        from dataclasses import replace
-
-        return replace(self, **changes)
+def sql_where(filters: Filters) -> tuple[str, list[Any]]:
+    """A SQL condition over `postings` for the filters, and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, values in (("city", filters.cities), ("role_family", filters.roles), ("source", filters.sources)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    if filters.skills:
+        clauses.append("list_has_any(skills, ?::VARCHAR[])")
+        params.append(list(filters.skills))
+    if filters.companies:
+        clauses.append("(" + " OR ".join("company ILIKE ?" for _ in filters.companies) + ")")
+        params.extend(f"%{c}%" for c in filters.companies)
+    if filters.years:
+        clauses.append(f"year(posted) IN ({', '.join('?' * len(filters.years))})")
+        params.extend(filters.years)
+    if filters.titles:
+        clauses.append(f"lower(title) IN ({', '.join('?' * len(filters.titles))})")
+        params.extend(t.lower() for t in filters.titles)
+    if filters.title_terms:
+        clauses.append("(" + " OR ".join("title ILIKE ?" for _ in filters.title_terms) + ")")
+        params.extend(f"%{t}%" for t in filters.title_terms)
+    if filters.pay_min is not None or filters.pay_max is not None:
+        clauses.append("salary_min IS NOT NULL AND salary_max IS NOT NULL")
+    if filters.pay_min is not None:
+        clauses.append(f"{MID} > ?")
+        params.append(filters.pay_min)
+    if filters.pay_max is not None:
+        clauses.append(f"{MID} < ?")
+        params.append(filters.pay_max)
+    if filters.education:
+        clauses.append(f"({EDUCATION_SQL}) IN ({', '.join('?' * len(filters.education))})")
+        params.extend(filters.education)
+    if filters.experience_years is not None:
+        clauses.append(f"({EXPERIENCE_SQL}) BETWEEN ? AND ?")
+        params.extend(filters.experience_years)
+    return (" AND ".join(clauses) or "TRUE"), params
 
 
 def _provenance(db: SQL, where: str, params: list[Any]) -> tuple[str, str]:
@@ -85,36 +95,57 @@ def _provenance(db: SQL, where: str, params: list[Any]) -> tuple[str, str]:
 
 def count(db: SQL, filters: Filters) -> list[Figure]:
     """Number of postings; with near-duplicates (same title, company, city) merged as a second figure."""
-    where, params = filters.where()
+    where, params = sql_where(filters)
     n, distinct = db.query(
         f"SELECT count(*), count(DISTINCT (lower(title), coalesce(company, ''), coalesce(city, ''))) "
         f"FROM postings WHERE {where}",
         params,
     )[0]
     source, period = _provenance(db, where, params)
-    figures = [Figure("count", n, n, filters.describe(), source, period)]
+    figures = [Figure("count", n, n, filters.describe(), source, period, filters)]
     if distinct != n:
-        figures.append(Figure("count_distinct_jobs", distinct, n, filters.describe(), source, period))
+        figures.append(Figure("count_distinct_jobs", distinct, n, filters.describe(), source, period, filters))
     return figures
+
+
+_PAID = "salary_min IS NOT NULL AND salary_max IS NOT NULL"
 
 
 def salary(db: SQL, filters: Filters) -> list[Figure]:
     """Median and middle half of monthly pay (CNY); n counts postings with a known range."""
-    where, params = filters.where()
+    where, params = sql_where(filters)
     row = db.query(
         f"""SELECT count(*), median(mid), quantile_cont(mid, 0.25), quantile_cont(mid, 0.75), min(mid), max(mid)
-            FROM (SELECT (salary_min + salary_max) / 2 AS mid FROM postings
-                  WHERE {where} AND salary_min IS NOT NULL AND salary_max IS NOT NULL)""",
+            FROM (SELECT {MID} AS mid FROM postings WHERE {where} AND {_PAID})""",
         params,
     )[0]
     n = row[0]
     if not n:
         return []
-    source, period = _provenance(db, where + " AND salary_min IS NOT NULL AND salary_max IS NOT NULL", params)
+    source, period = _provenance(db, f"{where} AND {_PAID}", params)
     described = filters.describe()
     names = ("salary_median", "salary_p25", "salary_p75")
     values = zip(names, row[1:4], strict=True)
-    return [Figure(name, round(float(value), 1), n, described, source, period) for name, value in values]
+    return [Figure(name, round(float(value), 1), n, described, source, period, filters) for name, value in values]
+
+
+def pay_position(db: SQL, filters: Filters, pay: float) -> list[Figure]:
+    """Where a monthly pay stands among the postings: the percent of postings with pay that advertise less
+    (midpoint below it), and the percent that advertise more; n counts postings with a known range."""
+    where, params = sql_where(filters)
+    n, below, above = db.query(
+        f"SELECT count(*), count(*) FILTER (WHERE {MID} < ?), count(*) FILTER (WHERE {MID} > ?) "
+        f"FROM postings WHERE {where} AND {_PAID}",
+        [pay, pay, *params],
+    )[0]
+    if not n:
+        return []
+    source, period = _provenance(db, f"{where} AND {_PAID}", params)
+    described = {**filters.describe(), "pay": f"{pay:,.0f}"}
+    return [
+        Figure("percent_paying_less", round(100 * below / n, 1), n, described, source, period, filters),
+        Figure("percent_paying_more", round(100 * above / n, 1), n, described, source, period, filters),
+    ]
 
 
 _TOP_COLUMN = {
@@ -122,12 +153,18 @@ _TOP_COLUMN = {
     "company": "company",
     "title": "title",
     "role": "role_family",
+    "education": f"({EDUCATION_SQL})",
+    "experience": f"({EXPERIENCE_SQL})",
 }
+_NARROW = {"city": "cities", "company": "companies", "title": "titles", "role": "roles"}
+#: A ranking by median pay leaves out groups with fewer postings with pay than this.
+MIN_RANKED = 20
 
 
 def top(db: SQL, filters: Filters, dimension: str, limit: int = 5) -> list[Figure]:
-    """The most frequent cities, companies, titles, roles or skills among the filtered postings."""
-    where, params = filters.where()
+    """The most frequent cities, companies, titles, roles, skills, education levels or experience years
+    among the filtered postings. For education and experience, n is the postings that state one."""
+    where, params = sql_where(filters)
     if dimension == "skill":
         sql = (
             f"SELECT s, count(*) FROM (SELECT unnest(skills) AS s FROM postings WHERE {where}) "
@@ -140,50 +177,102 @@ def top(db: SQL, filters: Filters, dimension: str, limit: int = 5) -> list[Figur
             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
         )
     rows = db.query(sql, [*params, limit])
-    total = db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0]
+    if dimension in ("education", "experience"):
+        column = _TOP_COLUMN[dimension]
+        total = db.query(f"SELECT count(*) FROM postings WHERE {where} AND {column} IS NOT NULL", params)[0][0]
+    else:
+        total = db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0]
     source, period = _provenance(db, where, params)
     described = filters.describe()
     return [
-        Figure(f"top_{dimension}", int(c), total, {**described, dimension: str(value)}, source, period)
+        Figure(
+            f"top_{dimension}",
+            int(c),
+            total,
+            {**described, dimension: str(value)},
+            source,
+            period,
+            _entry(filters, dimension, value),
+        )  # fmt: skip
         for value, c in rows
+    ]
+
+
+def _entry(filters: Filters, dimension: str, value: Any) -> Filters:
+    """The population of one entry of a ranking (one city, one company...)."""
+    if dimension in _NARROW:
+        return filters.with_(**{_NARROW[dimension]: (str(value),)})
+    if dimension == "education":
+        return filters.with_(education=(str(value),))
+    if dimension == "experience":
+        return filters.with_(experience_years=(int(value), int(value)))
+    return filters  # a skill: `filters_of` adds the skill every row must list
+
+
+def top_by_pay(db: SQL, filters: Filters, dimension: str, limit: int = 5) -> list[Figure]:
+    """Cities, companies, titles or roles ranked by median monthly pay, among those with at least
+    `MIN_RANKED` postings with pay; each figure's n is its own postings with pay."""
+    where, params = sql_where(filters)
+    column = _TOP_COLUMN[dimension]
+    rows = db.query(
+        f"""SELECT {column}, median({MID}), count(*) FROM postings
+            WHERE {where} AND {_PAID} AND {column} IS NOT NULL
+            GROUP BY 1 HAVING count(*) >= ? ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?""",
+        [*params, MIN_RANKED, limit],
+    )
+    source, period = _provenance(db, f"{where} AND {_PAID}", params)
+    described = filters.describe()
+    return [
+        Figure(
+            f"top_{dimension}_by_pay",
+            round(float(med), 1),
+            int(n),
+            {**described, dimension: str(value)},
+            source,
+            period,
+            _entry(filters, dimension, value),
+        )  # fmt: skip
+        for value, med, n in rows
     ]
 
 
 def share(db: SQL, part: Filters, whole: Filters) -> list[Figure]:
     """The share of `whole`'s postings that also match `part`, in percent."""
-    where_part, p_part = part.where()
-    where_whole, p_whole = whole.where()
+    where_part, p_part = sql_where(part)
+    where_whole, p_whole = sql_where(whole)
     n_whole = db.query(f"SELECT count(*) FROM postings WHERE {where_whole}", p_whole)[0][0]
     if not n_whole:
         return []
     n_part = db.query(f"SELECT count(*) FROM postings WHERE {where_part}", p_part)[0][0]
     source, period = _provenance(db, where_whole, p_whole)
-    return [Figure("share_percent", round(100 * n_part / n_whole, 1), n_whole, part.describe(), source, period)]
+    return [Figure("share_percent", round(100 * n_part / n_whole, 1), n_whole, part.describe(), source, period,
+                   part)]  # fmt: skip
 
 
 def by_year(db: SQL, filters: Filters) -> list[Figure]:
     """Postings per year and source, with the median pay of each (a trend across snapshots)."""
-    where, params = filters.where()
+    where, params = sql_where(filters)
     rows = db.query(
         f"""SELECT year(posted) AS y, source, count(*),
-                   median((salary_min + salary_max) / 2)
-                       FILTER (WHERE salary_min IS NOT NULL AND salary_max IS NOT NULL),
-                   count(*) FILTER (WHERE salary_min IS NOT NULL AND salary_max IS NOT NULL)
+                   median({MID}) FILTER (WHERE {_PAID}),
+                   count(*) FILTER (WHERE {_PAID})
             FROM postings WHERE {where} AND posted IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""",
         params,
     )
     figures = []
     for year, source, n, med, paid in rows:
         described = {**filters.describe(), "year": str(year), "source": source}
-        figures.append(Figure("count", int(n), int(n), described, source, str(year)))
+        subject = filters.with_(years=(int(year),), sources=(source,))
+        figures.append(Figure("count", int(n), int(n), described, source, str(year), subject))
         if med is not None:
-            figures.append(Figure("salary_median", round(float(med), 1), int(paid), described, source, str(year)))
+            figures.append(Figure("salary_median", round(float(med), 1), int(paid), described, source, str(year),
+                                  subject))  # fmt: skip
     return figures
 
 
 def examples(db: SQL, filters: Filters, limit: int = 3) -> list[Citation]:
     """Real postings behind a figure, newest first, each cited by file and row."""
-    where, params = filters.where()
+    where, params = sql_where(filters)
     rows = db.query(
         f"""SELECT source_file, "row", summary FROM postings WHERE {where}
             ORDER BY (salary_min IS NULL), posted DESC NULLS LAST, posting_id LIMIT ?""",
@@ -192,37 +281,21 @@ def examples(db: SQL, filters: Filters, limit: int = 3) -> list[Citation]:
     return [Citation(source_file=f, locator=f"row {r}", text=s, kind="posting") for f, r, s in rows]
 
 
-#: How a figure's filters name each restriction: `Filters.describe` keys, and the single-value keys that
-#: `top` (one entry of a top list) and `by_year` (one year and source) add on top of them.
-_PLURAL = ("cities", "roles", "skills", "companies", "years", "sources", "titles")
-_SINGULAR = {"city": "cities", "role": "roles", "company": "companies", "year": "years", "source": "sources",
-             "title": "titles"}  # fmt: skip
 ROW_COLUMNS = ("title", "company", "city", "salary_raw", "salary_min", "salary_max", "months_per_year", "posted",
-               "role_family", "skills", "source", "source_file", "row")  # fmt: skip
+               "role_family", "skills", "education", "experience", "source", "source_file", "row")  # fmt: skip
 
 
 def filters_of(figure: Figure) -> tuple[Filters, tuple[str, ...]]:
-    """The postings filters a figure was computed with, read back from its `filters` description, and the
-    skills every row must have (a "top skills" entry: the postings that list that skill).
-
-    A single-value key (one city of a top list, one year of a trend) replaces the list it was taken from.
+    """The population a figure was computed over (its typed `subject`), and the skills every row must have
+    (a "top skills" entry: the postings that list that skill).
 
     Raises:
-        ValueError: the description names a restriction this module does not produce.
+        ValueError: the figure carries no subject (it was not computed by this module).
     """
-    fields: dict[str, tuple[Any, ...]] = {}
-    for key, text in figure.filters.items():
-        if key in _PLURAL:
-            fields.setdefault(key, tuple(text.split(", ")))
-        elif key not in _SINGULAR and key != "skill":
-            raise ValueError(f"figure {figure.name!r} has an unknown filter {key!r}")
-    for key, name in _SINGULAR.items():
-        if key in figure.filters:
-            fields[name] = (figure.filters[key],)
-    if "years" in fields:
-        fields["years"] = tuple(int(y) for y in fields["years"])
-    required = (figure.filters["skill"],) if "skill" in figure.filters else ()
-    return Filters(**fields), required
+    if figure.subject is None:
+        raise ValueError(f"figure {figure.name!r} carries no subject to find its rows")
+    required = (figure.filters["skill"],) if figure.name == "top_skill" and "skill" in figure.filters else ()
+    return figure.subject, required
 
 
 def rows_behind(db: SQL, figure: Figure) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -232,12 +305,14 @@ def rows_behind(db: SQL, figure: Figure) -> tuple[list[str], list[tuple[Any, ...
     a top-list entry returns the postings of that entry (as many rows as its value).
     """
     filters, required = filters_of(figure)
-    where, params = filters.where()
+    where, params = sql_where(filters)
     for skill in required:
         where += " AND list_contains(skills, ?)"
         params.append(skill)
-    if figure.name.startswith("salary_"):
-        where += " AND salary_min IS NOT NULL AND salary_max IS NOT NULL"
+    if figure.name.startswith(("salary_", "percent_paying")) or figure.name.endswith("_by_pay"):
+        where += f" AND {_PAID}"
+    elif figure.name in ("top_education", "top_experience"):
+        where += f" AND ({_TOP_COLUMN[figure.name.removeprefix('top_')]}) IS NOT NULL"
     quoted = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
     sql = f'SELECT {quoted} FROM postings WHERE {where} ORDER BY posted DESC NULLS LAST, source_file, "row"'
     return list(ROW_COLUMNS), db.query(sql, params)

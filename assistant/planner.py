@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from assistant import figures as fig
-from assistant.figures import Filters
-from assistant.retrieval import Evidence, HybridRetriever
+from assistant.plan import AI_TARGETS, Part, Plan, with_period
+from assistant.retrieval import Evidence, HybridRetriever, tokenize
+from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
 from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases
 from assistant.writer import AdviceRow, Block
 
-#: Where a worker usually aims when the question names no target role.
-AI_TARGETS = ("llm", "nlp", "ml", "cv", "ai_infra", "data_engineering", "data_analysis")
 #: Below this cosine similarity an article passage is not taken as evidence for a fact question.
 MIN_FACT_SIMILARITY = 0.3
-
-
-def filters_for(query: Query) -> Filters:
-    """The postings filters a question asks for. When it names a role family, the skills it mentions
-    describe that role ("AI infrastructure", "数据分析岗位") rather than narrow it, so they are not applied."""
-    skills = () if query.roles else query.skills
-    return Filters(
-        cities=query.cities, roles=query.roles, skills=skills, companies=query.companies,
-        years=query.years, sources=query.sources,
-    )  # fmt: skip
+#: A fact answer quotes a passage only when it shares this many distinctive words with the question.
+MIN_SHARED_TERMS = 2
 
 
 def gloss(query: Query) -> str:
@@ -44,6 +37,7 @@ def gloss(query: Query) -> str:
 
 def coverage(db: fig.SQL) -> str:
     rows = db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")
+
     def span(a: int | None, b: int | None) -> str:
         return "dates unknown" if a is None else f"{a}–{b}" if a != b else str(a)
 
@@ -51,77 +45,167 @@ def coverage(db: fig.SQL) -> str:
 
 
 def _missing(db: fig.SQL, filters: Filters) -> bool:
-    where, params = filters.where()
+    where, params = fig.sql_where(filters)
     return db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0] == 0
 
 
-def figure_blocks(db: fig.SQL, query: Query) -> list[Block]:
-    """The figures a figure, comparison or trend question needs, each with example postings."""
+def newest_year(db: fig.SQL) -> int | None:
+    """The newest year the postings cover: what "this year" means for this data."""
+    row = db.query("SELECT max(year(posted)) FROM postings")[0]
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
+    """The plan with relative periods resolved against the data, and what was resolved (said in the answer)."""
+    said: dict[str, Any] = {}
+    terms = {t for subject in plan.subjects for t in subject.title_terms}
+    missing = {t for t in terms if not db.query("SELECT count(*) FROM postings WHERE title ILIKE ?", [f"%{t}%"])[0][0]}
+    if missing:
+        # A job name no posting title contains is named as not found, not silently widened to every posting.
+        kept = [tuple(t for t in s.title_terms if t not in missing) for s in plan.subjects]
+        subjects = tuple(s.with_(title_terms=k) for s, k in zip(plan.subjects, kept, strict=True))
+
+        def checked(part: Part) -> Part:
+            term = part.meaning.split("“")[-1].rstrip("”")
+            if part.meaning.startswith("job titles containing") and term in missing:
+                return Part(part.words, part.meaning, _NO_TITLE[plan.language].format(term=term))
+            return part
+
+        parts = tuple(checked(p) for p in plan.parts)
+        plan = replace(plan, subjects=subjects, parts=parts)
+    year = newest_year(db)
+    if plan.period and year is not None:
+        wanted = year if plan.period == "this_year" else year - 1
+        said["period"] = (plan.period, wanted, year)
+        plan = with_period(plan, wanted)
+    return plan, said
+
+
+_NO_TITLE = {"en": "no posting title contains “{term}”", "zh": "没有职位名称包含“{term}”"}
+_DIMENSION = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title"}
+
+
+def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
+    """The figures a plan needs, each with example postings."""
+    query = plan.query
     blocks = [Block("unknown_place", Filters(), extra={"place": p}) for p in query.unknown_places]
-    if query.intent not in ("figure", "comparison", "trend"):
+    if plan.intent not in ("figure", "comparison", "trend", "guidance"):
         return blocks
-    base = filters_for(query)
-    if query.unknown_places and not base.cities:
+    if query.unknown_places and not any(s.cities for s in plan.subjects):
         return blocks
-    subjects = [base]
-    if query.intent == "comparison":
-        if len(base.cities) > 1:
-            subjects = [base.with_(cities=(c,)) for c in base.cities]
-        elif len(base.roles) > 1:
-            subjects = [base.with_(roles=(r,)) for r in base.roles]
-    measure = query.measure or "salary"
+    measure = plan.measure or "salary"
+    base = plan.subjects[0]
     # "Which cities have the most AI jobs?" then "and in Shanghai?": a ranking of one city is no ranking;
     # give that city's pay and count instead.
     ranked = {"top_cities": base.cities, "top_companies": base.companies}.get(measure, ())
     if len(ranked) == 1:
         measure = "salary"
-    for subject in subjects:
+    for subject in plan.subjects:
         if _missing(db, subject):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db)}))
             continue
         examples = fig.examples(db, subject, limit=2)
-        if query.intent == "trend":
+        if plan.intent == "trend":
             blocks.append(Block("trend", subject, fig.by_year(db, subject), examples))
         elif measure == "count":
             blocks.append(Block("count", subject, fig.count(db, subject), examples))
         elif measure == "share":
-            whole = subject.with_(roles=(), skills=())
-            if whole == subject:
-                blocks.append(Block("count", subject, fig.count(db, subject), examples))
+            blocks.extend(_share_blocks(db, plan, subject, examples))
+        elif measure == "pay_position" and plan.stated_pay is not None:
+            position = fig.pay_position(db, subject, plan.stated_pay)
+            if position:
+                figures = position + fig.salary(db, subject)
+                blocks.append(Block("pay_position", subject, figures, examples, {"pay": plan.stated_pay}))
             else:
-                blocks.append(Block("share", subject, fig.share(db, subject, whole), examples, {"whole": whole}))
+                blocks.append(Block("count", subject, fig.count(db, subject), examples))
+        elif measure == "education" or measure == "experience":
+            ranking = fig.top(db, subject, measure, limit=8)
+            blocks.append(Block(measure, subject, ranking, examples, {"dimension": measure}))
         elif measure.startswith("top_"):
-            dimension = measure.removeprefix("top_").rstrip("s").replace("citie", "city").replace("companie",
-                                                                                                  "company")
-            blocks.append(Block("top", subject, fig.top(db, subject, dimension), examples, {"dimension": dimension}))
+            dimension = _DIMENSION[measure]
+            if plan.rank_by == "salary" and dimension != "skill":
+                ranking = fig.top_by_pay(db, subject, dimension)
+                blocks.append(Block("top_pay", subject, ranking, examples,
+                                    {"dimension": dimension, "min_n": fig.MIN_RANKED}))  # fmt: skip
+            else:
+                blocks.append(Block("top", subject, fig.top(db, subject, dimension), examples,
+                                    {"dimension": dimension}))  # fmt: skip
         else:
             salary = fig.salary(db, subject)
             if salary:
                 blocks.append(Block("salary", subject, salary, examples))
             blocks.append(Block("count", subject, fig.count(db, subject), examples))
+        for extra in plan.extra_measures:
+            if extra == "education":
+                ranking = fig.top(db, subject, "education", limit=8)
+                if ranking:
+                    blocks.append(Block("education", subject, ranking, [], {"dimension": "education"}))
     return blocks
 
 
-def evidence_for(retriever: HybridRetriever, query: Query, k: int = 4) -> list[Evidence]:
+def _share_blocks(db: fig.SQL, plan: Plan, subject: Filters, examples: list[Any]) -> list[Block]:
+    """A share: of the postings with pay, those above/below a pay; of a role's postings, those listing a skill."""
+    if subject.pay_min is not None or subject.pay_max is not None:
+        whole = subject.with_(pay_min=None, pay_max=None)
+        paid = fig.salary(db, whole)
+        blocks = [Block("count", subject, fig.count(db, subject), examples)]
+        if paid:
+            part = fig.count(db, subject)[0]
+            share = Figure("share_percent", round(100 * int(part.value) / paid[0].n, 1), paid[0].n,
+                           subject.describe(), paid[0].source, paid[0].period, subject)  # fmt: skip
+            blocks.append(Block("share", subject, [share], [], {"whole": whole, "of_paid": True}))
+        return blocks
+    whole = subject.with_(roles=(), skills=()) if plan.compare_kind != "skills" else subject.with_(skills=())
+    if plan.compare_kind == "skills" and plan.query.roles:
+        whole = subject.with_(skills=(), roles=plan.query.roles)
+        subject = subject.with_(roles=plan.query.roles)
+    if whole == subject:
+        return [Block("count", subject, fig.count(db, subject), examples)]
+    return [Block("share", subject, fig.share(db, subject, whole), examples, {"whole": whole})]
+
+
+def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evidence]:
     """Article passages: the answer to a fact question, steps for advice, and for figure questions the
     two passages closest to them (what the news says beside what the postings say). Nothing when nothing
     is close enough, and nothing for out-of-scope questions or places the data does not cover."""
-    if query.intent == "out_of_scope":
+    query = plan.query
+    if plan.intent in ("out_of_scope", "decline"):
         return []
-    if query.intent in ("figure", "comparison", "trend"):
+    if plan.intent in ("figure", "comparison", "trend", "guidance"):
         k = 2
     if query.unknown_places and not query.cities:
         return []  # "巴黎的工作": the answer is that the data has no such place, not articles about China
     text = query.text
-    if query.intent == "advice":
-        targets = " ".join(role_label(r, "en") for r in query.roles) or "AI machine learning"
+    if plan.intent == "advice":
+        targets = " ".join(role_label(r, "en") for r in plan.targets) or "AI machine learning"
         text = f"{query.text} how workers move into {targets} roles skills"
     found = retriever.search(text, k=k, kinds=("article",), expansion=gloss(query))
     if not found:
         return []
     vector = retriever.corpus.embed_query(f"{text} {gloss(query)}".strip())
     best = _best_similarity(retriever, vector, found)
-    return found if best >= MIN_FACT_SIMILARITY else []
+    if best < MIN_FACT_SIMILARITY:
+        return []
+    if plan.intent == "fact":
+        # A passage is quoted only when it shares at least two distinctive words with the question (after the
+        # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
+        wanted = _distinctive_terms(f"{query.text} {gloss(query)}")
+        found = [e for e in found if len(wanted & set(tokenize(e.text))) >= MIN_SHARED_TERMS]
+    return found
+
+
+def _distinctive_terms(text: str) -> set[str]:
+    return {t for t in tokenize(text) if t not in _generic_terms() and len(t) > 1}
+
+
+@cache
+def _generic_terms() -> frozenset[str]:
+    """Words every passage of this corpus shares (AI, China, jobs...): they do not make a passage relevant."""
+    words = ("ai artificial intelligence china chinese job jobs work worker workers tech technology company companies "
+             "talent demand market industry role roles career careers people new year years skill skills "
+             "engineer engineers develop developer field sector more most many like how what why which who "
+             "人工智能 中国 工作 岗位 职位 行业 公司 人才 需求 技术 程序员 现在 已经 就业")  # fmt: skip
+    return frozenset(t for w in words.split() for t in tokenize(w))
 
 
 def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> float:
@@ -132,12 +216,14 @@ def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Eviden
     return float((matrix @ np.asarray(vector, dtype=np.float32)).max()) if len(matrix) else 0.0
 
 
-def advise(db: fig.SQL, query: Query, profile: Profile | None) -> tuple[list[AdviceRow], dict[str, str]]:
-    """Target roles ranked by demand, pay uplift and skill overlap, with each one's skill gap."""
-    if query.intent != "advice":
+def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[AdviceRow], dict[str, str]]:
+    """Target roles ranked by demand, pay uplift and skill overlap, with each one's skill gap. The targets are
+    the roles the asker names (never their current one), else the AI roles."""
+    query = plan.query
+    if plan.intent != "advice":
         return [], {}
     profile = profile or query.profile or Profile()
-    targets = query.roles or tuple(r for r in AI_TARGETS if r != profile.role)
+    targets = tuple(r for r in plan.targets if r != profile.role) or tuple(r for r in AI_TARGETS if r != profile.role)
     city = profile.city or (query.cities[0] if query.cities else None)
     use_city = city is not None and not _missing(db, Filters(cities=(city,), roles=targets))
     rows: list[AdviceRow] = []
@@ -168,10 +254,14 @@ def advise(db: fig.SQL, query: Query, profile: Profile | None) -> tuple[list[Adv
 
     rows.sort(key=score, reverse=True)
     lang = query.language
-    current = profile.title or (role_label(profile.role, lang) if profile.role else ("your role" if lang == "en"
-                                                                                        else "当前岗位"))
-    pay = f"{profile.monthly_pay:,.0f} CNY/month" if profile.monthly_pay else ("pay not given" if lang == "en"
-                                                                               else "未提供薪资")
+    current = profile.title or (
+        role_label(profile.role, lang) if profile.role else ("your role" if lang == "en" else "当前岗位")
+    )
+    pay = (
+        f"{profile.monthly_pay:,.0f} CNY/month"
+        if profile.monthly_pay
+        else ("pay not given" if lang == "en" else "未提供薪资")
+    )
     if profile.monthly_pay and lang == "zh":
         pay = f"月薪 {profile.monthly_pay:,.0f} 元"
     where = ""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,60 @@ class Citation:
     kind: str  # "posting" or "article"
 
 
+#: Education levels a posting may ask for, lowest first (see `normalize.education_level`).
+EDUCATION_LEVELS = ("any", "secondary", "college", "bachelor", "master", "phd")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which postings a figure is about; empty means no restriction. Pure data: the SQL is `figures.where`.
+
+    `title_terms` match inside job titles (any of them, case-insensitive): job names outside the role
+    families ("prompt engineer" -> "prompt"). `pay_min`/`pay_max` bound the posting's monthly pay (midpoint
+    of its range, CNY). `education` keeps postings asking for one of those levels (`EDUCATION_LEVELS`);
+    `experience_years` keeps postings whose stated minimum years of experience lie in [low, high].
+    """
+
+    cities: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    sources: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()  # exact titles (case-insensitive): the rows behind a "top titles" figure
+    title_terms: tuple[str, ...] = ()
+    pay_min: float | None = None
+    pay_max: float | None = None
+    education: tuple[str, ...] = ()
+    experience_years: tuple[int, int] | None = None
+
+    def describe(self) -> dict[str, str]:
+        """The restrictions as text, for display and `ask --json` (never parsed back)."""
+        out = {}
+        for name in ("cities", "roles", "skills", "companies", "years", "sources", "titles", "title_terms",
+                     "education"):  # fmt: skip
+            values = getattr(self, name)
+            if values:
+                out[name] = ", ".join(str(v) for v in values)
+        if self.pay_min is not None:
+            out["pay_min"] = f"{self.pay_min:,.0f}"
+        if self.pay_max is not None:
+            out["pay_max"] = f"{self.pay_max:,.0f}"
+        if self.experience_years is not None:
+            out["experience_years"] = "{}-{}".format(*self.experience_years)
+        return out
+
+    def with_(self, **changes: Any) -> Filters:
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True)
 class Figure:
-    """A number computed exactly from the postings table."""
+    """A number computed exactly from the postings table.
+
+    `subject` is the typed population the figure was computed over; `filters` is the same as text, plus
+    the single entry of a ranking (`city`, `skill`, ...) or of a trend (`year`, `source`).
+    """
 
     name: str
     value: float | int | str
@@ -83,6 +135,7 @@ class Figure:
     filters: dict[str, str] = field(default_factory=dict)
     source: str = ""
     period: str = ""
+    subject: Filters | None = None
 
 
 @dataclass(frozen=True)

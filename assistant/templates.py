@@ -37,6 +37,17 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "advice_intro": {"current", "pay", "where"},
     "advice_row": {"rank", "role", "count", "median", "uplift", "overlap", "gap", "cites"},
     "advice_steps": set(),
+    "pay_position": {"pay", "below", "above", "subject", "median", "n", "thin", "cites"},
+    "top_pay": {"subject", "dimension", "min_n", "items", "thin", "cites"},
+    "education": {"subject", "items", "n", "thin", "cites"},
+    "experience": {"subject", "items", "n", "thin", "cites"},
+    "share_paid": {"value", "n", "whole", "cites"},
+    "read_as": {"plan"},
+    "not_used": {"parts"},
+    "decline": {"why"},
+    "guidance_note": set(),
+    "period_resolved": {"words", "year", "newest"},
+    "fact_none": set(),
 }
 
 

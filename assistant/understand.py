@@ -139,12 +139,31 @@ def _table(name: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _company_matcher(companies: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
-    # Latin names as whole words (any case); Chinese names as substrings, but one character is too little.
-    names = [c for c in companies if c.strip() and (len(c.strip()) >= 2 or not _CJK.search(c))]
+    # Company names come from data anyone may upload, so only whole, distinctive names match: a Latin name of
+    # three letters or more that is not an ordinary word, a Chinese name of three characters or more, or a
+    # well-known short name from the alias table. A name that is also a city, role or skill word never does,
+    # so rows from a company called "in", "AI" or "数据" cannot change how other questions are read.
+    known = _data()["company_aliases"]
+    names = [c.strip() for c in companies if c.strip() and (c.strip() in known or _distinctive(c.strip()))]
     aliases = {c: c for c in names}
     for name in names:
-        aliases |= {a: name for a in _data()["company_aliases"].get(name, ())}
+        aliases |= {a: name for a in known.get(name, ())}
     return vocab.alias_pattern(aliases), {vocab.alias_key(a): name for a, name in aliases.items()}
+
+
+def _distinctive(name: str) -> bool:
+    if _CJK.search(name):
+        if len(name) < 3:
+            return False
+    elif len(re.sub(r"[^A-Za-z0-9]", "", name)) < 3 or name.lower() in _ordinary_words():
+        return False
+    found = vocab.find_skills(name)
+    return not (found or vocab.find_places(name) or _cue("roles").fullmatch(name) or _cue("job_domain").search(name))
+
+
+@cache
+def _ordinary_words() -> frozenset[str]:
+    return frozenset(w.lower() for w in _data()["ordinary_words"])
 
 
 def detect_language(text: str) -> str:
@@ -166,7 +185,8 @@ def _add(items: list[Any], item: Any) -> None:
         items.append(item)
 
 
-def _mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Mentions:
+def mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Mentions:
+    """Entities named in a text: cities, unknown places, role families, skills, companies, years, boards."""
     found = _Mentions()
     work = _blank(text, (m.span() for m in _cue("not_entities").finditer(text)))
     # Board names first: "智联招聘" names the source Zhaopin even when a company of that name posts jobs.
@@ -239,7 +259,7 @@ def _title(part: str) -> str | None:
 def _profile(part: str, companies: tuple[str, ...]) -> Profile | None:
     if not part.strip():
         return None
-    found = _mentions(part, companies, strict_case=False)
+    found = mentions(part, companies, strict_case=False)
     title = _title(part)
     role = vocab.role_family(title) if title else (found.roles[0] if found.roles else None)
     skills = tuple(s for s in found.skills if s not in _data()["profile"]["role_restating_skills"])
@@ -402,7 +422,7 @@ def understand(question: str, previous: Query | None = None, companies: Iterable
     names = tuple(companies)
     spans = _profile_spans(text)
     ask = _blank(text, spans)
-    found = _mentions(ask, names, strict_case=detect_language(text) == "en")
+    found = mentions(ask, names, strict_case=detect_language(text) == "en")
     profile = _profile(" ".join(text[s:e] for s, e in spans), names)
     if previous is not None and previous.intent != "out_of_scope" and _is_followup(ask, found):
         return _inherit(question, ask, found, previous, profile)

@@ -11,16 +11,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.figures import SALARY_RULE, THIN, Filters
+from assistant.figures import SALARY_RULE, THIN
+from assistant.plan import Plan
 from assistant.retrieval import Evidence, tokenize
-from assistant.schema import Advice, Answer, Citation, Figure
+from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
 from assistant.vocab import canonical_city, role_label
 
 _DIMENSION = {
-    "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles"},
-    "zh": {"city": "城市", "company": "公司", "skill": "技能", "title": "职位名称", "role": "岗位方向"},
-}
+    "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
+           "education": "education", "experience": "experience"},
+    "zh": {"city": "城市", "company": "公司", "skill": "技能", "title": "职位名称", "role": "岗位方向",
+           "education": "学历", "experience": "经验"},
+}  # fmt: skip
 _RULE_ZH = "每个职位薪资范围的中点，按月计（年薪÷12，日薪×21.75个工作日）"
 
 
@@ -59,6 +62,8 @@ class Findings:
     profile: dict[str, Any] = field(default_factory=dict)
     question: str = ""  # what the asker wrote, plus the glossary's expansion: picks the sentences quoted
     left_out: frozenset[str] = frozenset()  # "postings" / "articles" when the asker's source filter leaves them out
+    plan: Plan | None = None
+    resolved: dict[str, Any] = field(default_factory=dict)  # relative periods the planner resolved
 
 
 def subject(filters: Filters, lang: str) -> str:
@@ -66,14 +71,20 @@ def subject(filters: Filters, lang: str) -> str:
     roles = [role_label(r, lang) for r in filters.roles]
     cities = [_city(c, lang) for c in filters.cities]
     skills = list(filters.skills) if not filters.roles else []
+    titles = [f"“{t}”" for t in filters.title_terms]
     if lang == "zh":
-        what = "、".join(roles + skills) + ("岗位" if roles or skills else "所有职位")
+        named = roles + skills + [f"职位名含{t}" for t in titles]
+        what = "、".join(named) + ("岗位" if named else "所有职位")
         where = "、".join(cities)
-        tail = "".join(f"，{y}年" for y in filters.years) + "".join(f"（{s}）" for s in filters.sources)
+        tail = "".join(f"，{y}年" for y in filters.years) + "".join(f"（{_source(s, lang)}）" for s in filters.sources)
+        tail += _conditions(filters, lang)
         company = "".join(f"{c}的" for c in filters.companies)
         return f"{where}{company}{what}{tail}"
     what = " / ".join(roles + skills) or "all"
     text = f"{what} roles" if roles or skills else "All postings"
+    if titles:
+        titled = " or ".join(titles)
+        text = f"Jobs titled {titled}" if not (roles or skills) else f"{text} titled {titled}"
     if filters.companies:
         text += " at " + ", ".join(filters.companies)
     if cities:
@@ -82,7 +93,39 @@ def subject(filters: Filters, lang: str) -> str:
         text += ", " + ", ".join(str(y) for y in filters.years)
     if filters.sources:
         text += " (" + ", ".join(filters.sources) + ")"
-    return text
+    return text + _conditions(filters, lang)
+
+
+_SOURCE_ZH = {"Lagou": "拉勾", "51job": "前程无忧", "Zhaopin": "智联招聘"}
+_EDUCATION = {
+    "en": {"any": "any degree", "secondary": "secondary school", "college": "college (大专)", "bachelor": "bachelor's",
+           "master": "master's", "phd": "PhD"},
+    "zh": {"any": "学历不限", "secondary": "高中/中专", "college": "大专", "bachelor": "本科", "master": "硕士",
+           "phd": "博士"},
+}  # fmt: skip
+
+
+def _source(name: str, lang: str) -> str:
+    return _SOURCE_ZH.get(name, name) if lang == "zh" else name
+
+
+def _conditions(filters: Filters, lang: str) -> str:
+    """Pay bounds, education and experience of a subject, as words."""
+    out = ""
+    if filters.pay_min is not None:
+        out += f", paying more than {filters.pay_min:,.0f} CNY a month" if lang == "en" else \
+            f"，月薪高于 {filters.pay_min:,.0f} 元"  # fmt: skip
+    if filters.pay_max is not None:
+        out += f", paying less than {filters.pay_max:,.0f} CNY a month" if lang == "en" else \
+            f"，月薪低于 {filters.pay_max:,.0f} 元"  # fmt: skip
+    if filters.education:
+        names = [_EDUCATION[lang][e] for e in filters.education]
+        out += f", asking for {' or '.join(names)}" if lang == "en" else f"，要求{'或'.join(names)}"
+    if filters.experience_years is not None:
+        low, high = filters.experience_years
+        span = f"{low}+" if high >= 99 else f"{low}–{high}"
+        out += f", asking for {span} years of experience" if lang == "en" else f"，要求 {span} 年经验"
+    return out
 
 
 def _city(name: str, lang: str) -> str:
@@ -139,9 +182,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         )]  # fmt: skip
     if block.kind == "top":
         dimension = block.extra["dimension"]
-        items = ", ".join(
-            f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures
-        )
+        items = ", ".join(f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures)
         n = block.figures[0].n if block.figures else 0
         thin = render(lang, "thin") if n < THIN else ""
         return [render(lang, "top", subject=subj, dimension=_DIMENSION[lang][dimension], items=items, n=f"{n:,}",
@@ -149,7 +190,34 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     if block.kind == "share":
         fig = block.figures[0]
         whole = subject(block.extra["whole"], lang)
+        if block.extra.get("of_paid"):
+            return [render(lang, "share_paid", value=fig.value, n=f"{fig.n:,}", whole=whole, cites=marks)]
         return [render(lang, "share", subject=subj, value=fig.value, whole=whole, n=f"{fig.n:,}", cites=marks)]
+    if block.kind == "pay_position":
+        less, more = block.figures[:2]
+        median = _figure(block, "salary_median")
+        return [render(
+            lang, "pay_position", pay=_money(block.extra["pay"]), below=less.value, above=more.value, subject=subj,
+            median=_money(float(median.value)) if median else "?", n=f"{less.n:,}",
+            thin=render(lang, "thin") if less.n < THIN else "", cites=marks,
+        )]  # fmt: skip
+    if block.kind == "top_pay":
+        dimension = block.extra["dimension"]
+        unit = " CNY" if lang == "en" else " 元"
+        items = ", ".join(
+            f"{label(dimension, f.filters[dimension], lang)} {_money(float(f.value))}{unit} (n={f.n})"
+            for f in block.figures
+        ) or ("none has enough postings with pay" if lang == "en" else "没有样本足够的")
+        return [render(lang, "top_pay", subject=subj, dimension=_DIMENSION[lang][dimension],
+                       min_n=block.extra["min_n"], items=items, thin="", cites=marks)]  # fmt: skip
+    if block.kind in ("education", "experience"):
+        n = block.figures[0].n if block.figures else 0
+        items = ", ".join(
+            f"{label(block.kind, f.filters[block.kind], lang)} {100 * int(f.value) / n:.0f}% ({f.value})"
+            for f in block.figures
+        ) if n else ("none states it" if lang == "en" else "均未注明")  # fmt: skip
+        return [render(lang, block.kind, subject=subj, items=items, n=f"{n:,}",
+                       thin=render(lang, "thin") if n < THIN else "", cites=marks)]  # fmt: skip
     if block.kind == "trend":
         lines = [render(lang, "trend_intro")]
         counts = [f for f in block.figures if f.name == "count"]
@@ -173,6 +241,13 @@ def label(dimension: str, value: str, lang: str) -> str:
         names = [_city(v, lang) for v in value.split(", ")]
     elif dimension in ("role", "roles"):
         names = [role_label(v, lang) for v in value.split(", ")]
+    elif dimension == "education":
+        names = [_EDUCATION[lang].get(value, value)]
+    elif dimension == "experience":
+        names = [(f"{value} years" if value != "0" else "none / new graduates") if lang == "en"
+                 else (f"{value} 年" if value != "0" else "无需经验/应届")]  # fmt: skip
+    elif dimension in ("source", "sources"):
+        names = [_source(v, lang) for v in value.split(", ")]
     else:
         return value
     return ("、" if lang == "zh" else ", ").join(names)
@@ -216,14 +291,87 @@ def _verdict(blocks: list[Block], lang: str) -> str | None:
                   first_value=fmt(fa.value), second_value=fmt(fb.value))  # fmt: skip
 
 
+_MEASURE_WORDS = {
+    "en": {"salary": "median monthly pay of {s}", "count": "number of postings for {s}",
+           "share": "share of {s}", "pay_position": "where {pay} CNY a month stands among {s} postings with pay",
+           "top": "{s} ranked by {d}", "top_pay": "{s}: {d} ranked by median monthly pay",
+           "education": "education asked by {s} postings", "experience": "experience asked by {s} postings",
+           "trend": "postings and pay per year and board for {s}"},
+    "zh": {"salary": "{s}的月薪中位数", "count": "{s}的职位数量", "share": "{s}的占比",
+           "pay_position": "月薪 {pay} 元在{s}有薪资职位中的位置", "top": "{s}按{d}排名",
+           "top_pay": "{s}按月薪中位数排列的{d}", "education": "{s}的学历要求", "experience": "{s}的经验要求",
+           "trend": "{s}按年份和招聘网站的职位数与薪资"},
+}  # fmt: skip
+
+
+def describe_plan(plan: Plan, lang: str) -> str:
+    """The plan in words: what is measured over which population, and how named parts were read."""
+    if not plan.subjects or plan.intent in ("fact", "advice", "decline", "out_of_scope"):
+        return ""
+    words = _MEASURE_WORDS[lang]
+    measure = "trend" if plan.intent == "trend" else plan.measure or "salary"
+    if measure.startswith("top_"):
+        measure = "top_pay" if plan.rank_by == "salary" and measure != "top_skills" else "top"
+    dimension = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title"}
+    d = _DIMENSION[lang].get(dimension.get(plan.measure or "", ""), "")
+    join = " vs " if lang == "en" else " 对比 "
+    subjects = join.join(subject(s, lang) for s in plan.subjects)
+    pay = _money(plan.stated_pay) if plan.stated_pay else ""
+    text = words.get(measure, words["salary"]).format(s=subjects, d=d, pay=pay)
+    used = [p for p in plan.parts if p.used]
+    if used:
+        said = "; ".join(f"“{p.words}” as {p.meaning}" for p in used) if lang == "en" else \
+            "；".join(f"“{p.words}”理解为{p.meaning}" for p in used)  # fmt: skip
+        text += f" ({said})" if lang == "en" else f"（{said}）"
+    return text
+
+
+def _reading_lines(findings: Findings) -> list[str]:
+    """How the question was read, the parts not used and why, and periods resolved: said after the answer line."""
+    plan, lang = findings.plan, findings.language
+    if plan is None:
+        return []
+    lines = []
+    described = describe_plan(plan, lang)
+    if described:
+        lines.append(render(lang, "read_as", plan=described))
+    if "period" in findings.resolved:
+        period, year, newest = findings.resolved["period"]
+        said = {"this_year": ("this year", "今年"), "last_year": ("last year", "去年")}[period][lang == "zh"]
+        lines.append(render(lang, "period_resolved", words=said, year=year, newest=newest))
+    unused = plan.unused()
+    if unused and plan.intent not in ("decline", "out_of_scope"):
+        sep = "; " if lang == "en" else "；"
+        parts = sep.join(f"“{p.words}” ({p.reason})" if lang == "en" else f"“{p.words}”（{p.reason}）" for p in unused)
+        lines.append(render(lang, "not_used", parts=parts))
+    return lines
+
+
+def _decline(findings: Findings) -> str:
+    plan, lang = findings.plan, findings.language
+    reasons = [p.reason for p in plan.unused()] if plan else []
+    why = ""
+    if reasons:
+        why = (": " + "; ".join(dict.fromkeys(reasons))) if lang == "en" else ("：" + "；".join(dict.fromkeys(reasons)))
+    return render(lang, "decline", why=why)
+
+
 def compose(findings: Findings) -> Answer:
-    """Turn findings into an Answer; the first line answers the question directly."""
+    """Turn findings into an Answer; the first line answers the question directly, the next says how the
+    question was read and which parts of it could not be used."""
     lang = findings.language
     cite = _Citer()
     lines: list[str] = []
     figures: list[Figure] = []
     if findings.intent == "out_of_scope":
-        return Answer(render(lang, "out_of_scope"), (), (), lang, findings.intent)
+        text = render(lang, "out_of_scope")
+        if findings.plan and findings.plan.unused():
+            text = _decline(findings) + "\n" + text
+        return Answer(text, (), (), lang, findings.intent)
+    unused = findings.plan.unused() if findings.plan else ()
+    nothing = not (findings.blocks or findings.evidence or findings.advice)
+    if findings.intent == "decline" or (findings.intent == "fact" and nothing and unused and not findings.left_out):
+        return Answer(_decline(findings), (), (), lang, "decline")
     if "postings" in findings.left_out and findings.intent in ("figure", "comparison", "trend", "advice"):
         lines.append(render(lang, "postings_filtered"))
     if findings.advice:
@@ -249,21 +397,28 @@ def compose(findings: Findings) -> Answer:
     for block in findings.blocks:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
+    head = 1 if lines else 0
+    lines[head:head] = _reading_lines(findings)
+    if findings.intent == "guidance" and figures:
+        lines.insert(head, render(lang, "guidance_note"))
     if figures:
         lines.append(_provenance(figures, lang))
     if findings.evidence:
         if lines:
             lines.append("")
-        lines.append(render(lang, "advice_steps" if findings.advice else "evidence_intro"))
-        for item in findings.evidence:
+        if findings.intent != "fact":
+            lines.append(render(lang, "advice_steps" if findings.advice else "evidence_intro"))
+        for i, item in enumerate(findings.evidence):
             citation = Citation(item.source_file, item.locator, item.text, item.kind)
             number = cite.marks([citation]).strip("[]")
-            lines.append(render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number))
+            line = render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number)
+            lines.append(line[2:] if findings.intent == "fact" and i == 0 and not figures else line)
     elif findings.intent in ("fact", "advice") and not findings.advice:
         lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))
     advice = tuple(
-        Advice(row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap,
-               row.filters)  # fmt: skip
+        Advice(
+            row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap, row.filters
+        )  # fmt: skip
         for row in findings.advice
     )
     return Answer("\n".join(lines).strip(), tuple(cite.citations), tuple(figures), lang, findings.intent, advice)

@@ -36,6 +36,51 @@ AI_TARGETS = ("llm", "nlp", "ml", "cv", "ai_infra", "data_engineering", "data_an
 #: Experience bands (minimum years a posting asks for) that a stated experience is placed in.
 EXPERIENCE_BANDS = ((0, 0), (1, 2), (3, 4), (5, 9), (10, 99))
 _AI_SKILL = "Artificial Intelligence"
+#: What the plan says of a part of the question, in the asker's language.
+_SAY = {
+    "en": {
+        "ai_roles": "the AI role families (LLM, NLP, ML, CV, speech, AI infrastructure, AI engineering)",
+        "title": "job titles containing “{term}”",
+        "pay": "{value} CNY a month",
+        "yearly": "{value} CNY a month (yearly ÷ 12)",
+        "foreign": "pay in another or unstated currency",
+        "foreign_why": "the postings are in CNY and no exchange rate is applied",
+        "take_home": "take-home pay",
+        "take_home_why": "postings advertise pre-tax pay, so your figure is compared as written",
+        "more": "postings paying more than {value} CNY a month",
+        "less": "postings paying less than {value} CNY a month",
+        "band": "postings asking for {low}–{high} years",
+        "band_top": "postings asking for {low}+ years",
+        "experience": "years of experience",
+        "experience_why": "used only for pay figures",
+        "education": "the education the postings ask for",
+        "forecast": "a forecast",
+        "forecast_why": "the data can't predict; it shows how postings moved between snapshots",
+    },
+    "zh": {
+        "ai_roles": "AI岗位（大模型、NLP、机器学习、计算机视觉、语音、AI基础设施、AI工程）",
+        "title": "职位名称含“{term}”的职位",
+        "pay": "月薪 {value} 元",
+        "yearly": "月薪 {value} 元（年薪÷12）",
+        "foreign": "外币或未注明币种的薪资",
+        "foreign_why": "招聘数据以人民币计，不做汇率换算",
+        "take_home": "到手收入",
+        "take_home_why": "招聘数据是税前薪资，按你写的数字比较",
+        "more": "月薪高于 {value} 元的职位",
+        "less": "月薪低于 {value} 元的职位",
+        "band": "要求 {low}–{high} 年经验的职位",
+        "band_top": "要求 {low} 年以上经验的职位",
+        "experience": "工作年限",
+        "experience_why": "只用于薪资数字",
+        "education": "职位要求的学历",
+        "forecast": "预测",
+        "forecast_why": "数据无法预测未来，只能显示不同时期快照中职位的变化",
+    },
+}
+
+
+def _say(lang: str, key: str, **values: Any) -> str:
+    return _SAY[lang][key].format(**values)
 
 
 @dataclass(frozen=True)
@@ -45,6 +90,7 @@ class Part:
     words: str
     meaning: str
     reason: str = ""
+    term: str = ""  # a job-title word this part filters on (checked against the data by the planner)
 
     @property
     def used(self) -> bool:
@@ -76,7 +122,7 @@ class Plan:
     measure: str | None
     subjects: tuple[Filters, ...]
     rank_by: str = "count"
-    stated_pay: float | None = None
+    pays: tuple[float, ...] = ()  # stated monthly pays to place; with one subject per pay when paired
     parts: tuple[Part, ...] = ()
     period: str = ""  # "this_year" / "last_year": resolved against the newest data by the planner
     extra_measures: tuple[str, ...] = ()
@@ -88,6 +134,10 @@ class Plan:
     @property
     def language(self) -> str:
         return self.query.language
+
+    @property
+    def stated_pay(self) -> float | None:
+        return self.pays[0] if self.pays else None
 
     @property
     def text(self) -> str:
@@ -178,8 +228,7 @@ def _ai_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     if not hit or _AI_SKILL not in base.skills or base.roles:
         return base, []
     skills = tuple(s for s in base.skills if s != _AI_SKILL)
-    meaning = "AI roles: " + ", ".join(vocab.role_label(r, "en") for r in AI_FAMILIES)
-    return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), meaning)]
+    return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), _say(query.language, "ai_roles"))]
 
 
 def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
@@ -196,7 +245,7 @@ def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
         if _known(head) or _known(last) or _known(hit.group(0)):
             continue
         terms.append(last if len(head.split()) > 1 and _stop(head.split()[0]) else head)
-        parts.append(Part(hit.group(0), f"job titles containing “{terms[-1]}”"))
+        parts.append(Part(hit.group(0), _say(query.language, "title", term=terms[-1]), term=terms[-1]))
     nouns_zh = "|".join(_data()["plan"]["job_nouns_zh"])
     for hit in re.finditer(rf"((?:[A-Za-z]+\s*)?[\u4e00-\u9fff]{{1,4}}?)(?:{nouns_zh})", text):
         head = re.sub(r"\s+", "", hit.group(1))
@@ -204,7 +253,7 @@ def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
         if len(head) < 2 or _known(hit.group(0)) or _known(head) or re.search(r"[的是在做找]", head):
             continue
         terms.append(head)
-        parts.append(Part(hit.group(0).strip(), f"job titles containing “{head}”"))
+        parts.append(Part(hit.group(0).strip(), _say(query.language, "title", term=head), term=head))
     if not terms:
         return base, []
     return base.with_(title_terms=tuple(dict.fromkeys(terms))), parts
@@ -253,34 +302,45 @@ def _education_levels(text: str) -> tuple[str, ...]:
     return tuple(level for level, words in levels.items() if vocab.alias_pattern(words).search(text))
 
 
+_CLAUSE_END = re.compile(r"[.?!。？！；;\n]")
+
+
+def _side(found: Any) -> dict[str, tuple[Any, ...]]:
+    """What one side of a comparison names: places, companies, boards, and its job (role families, else skills)."""
+    side = {k: tuple(getattr(found, k)) for k in ("cities", "companies", "sources") if getattr(found, k)}
+    if found.roles:
+        side["job"] = ("roles", tuple(found.roles))
+    elif found.skills:
+        side["job"] = ("skills", tuple(found.skills))
+    return side
+
+
+def _with_side(base: Filters, side: dict[str, Any], kind: str) -> Filters:
+    if kind == "job":
+        name, values = side["job"]
+        return base.with_(**{"roles": (), "skills": (), name: values})
+    return base.with_(**{kind: side[kind]})
+
+
 def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[Filters, Filters, str] | None:
-    """Two sides of a comparison split at its cue ("ML compared with Java jobs", "深圳 vs 全国"): the kind both
-    sides name with different values is compared; "all cities" on the second side drops that kind there; with
-    a strong cue ("compared with", "相比"), sides of different kinds are compared as they are."""
-    _KINDS = ("cities", "roles", "companies", "sources", "skills")
+    """Two sides of a comparison split at its cue ("ML compared with Java jobs", "深圳 vs 全国", "Java还是大模型"):
+    the first kind both sides name with different values is compared (places, companies, boards, then the job:
+    role families, else skills); "all cities" on the second side drops that kind there. The second side ends
+    with its clause, so what follows ("I have some experience in NLP") is not part of it."""
     for hit in _cue("compare_split").finditer(text):
-        strong = bool(_cue("strong_compare").fullmatch(hit.group(0)))
-        left, right = text[: hit.start()], text[hit.end() :]
+        left = _CLAUSE_END.split(text[: hit.start()])[-1]
+        right = _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]
         a, b = mentions(left, companies, strict_case=False), mentions(right, companies, strict_case=False)
-        sides = [{k: tuple(getattr(found, k)) for k in _KINDS if getattr(found, k)} for found in (a, b)]
+        sides = [_side(a), _side(b)]
         for kind, words in _data()["plan"]["all_of_kind"].items():
             if vocab.alias_pattern(words).search(right) and sides[0].get(kind):
                 return base.with_(**{kind: sides[0][kind]}), base.with_(**{kind: ()}), kind
-        for kind in _KINDS:
+        for kind in ("cities", "companies", "sources", "job"):
             if kind in sides[0] and kind in sides[1] and sides[0][kind] != sides[1][kind]:
-                first, second = base.with_(**{kind: sides[0][kind]}), base.with_(**{kind: sides[1][kind]})
-                if kind == "roles":
-                    first, second = first.with_(skills=()), second.with_(skills=())
-                if kind == "skills" and not (a.roles and b.roles):
-                    first, second = first.with_(roles=base.roles), second.with_(roles=base.roles)
-                return first, second, kind
-        if strong and sides[0] and sides[1]:
-            one = next(iter(sides[0]))
-            two = next(iter(sides[1]))
-            if one != two and {one, two} <= {"roles", "skills"}:
-                first = base.with_(roles=(), skills=(), **{one: sides[0][one]})
-                second = base.with_(roles=(), skills=(), **{two: sides[1][two]})
-                return first, second, "roles"
+                first, second = _with_side(base, sides[0], kind), _with_side(base, sides[1], kind)
+                if first != second:
+                    return first, second, "skills" if kind == "job" and sides[0]["job"][0] == "skills" \
+                        and sides[1]["job"][0] == "skills" else ("roles" if kind == "job" else kind)  # fmt: skip
     return None
 
 
@@ -312,54 +372,56 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     intent, measure = query.intent, query.measure
     if intent == "out_of_scope":
         return Plan(query, intent, None, (), parts=tuple(parts))
-    # The asker's own pay (a stated profile) is not what they ask about unless they ask to judge it.
-    pays = [p for p in stated_pays(text)]
+    pays = stated_pays(text)
     judging = _has("judge", text)
+    needs_skills = _has("skills_needed", text)
     period = "this_year" if _has("this_year", text) else "last_year" if _has("last_year", text) else ""
     if period and query.years:
         period = ""
     extra: list[str] = []
     rank_by = "count"
-    stated: float | None = None
+    placed: list[float] = []
     switching = _has("switch", text)
     if any(p.monthly is None for p in pays) and query.profile and query.profile.monthly_pay:
         query = replace(query, profile=replace(query.profile, monthly_pay=None))  # "TC 135K" is not 135k CNY
     for pay in pays:
         if pay.monthly is None:
-            parts.append(Part(pay.words, "pay in another or unstated currency",
-                              "the postings are in CNY and no exchange rate is applied"))  # fmt: skip
+            parts.append(Part(pay.words, _say(lang, "foreign"), _say(lang, "foreign_why")))
     cny = [p for p in pays if p.monthly is not None]
-    if cny and _has("take_home", text):
-        hit = _cue("take_home").search(text)
-        assert hit is not None
-        parts.append(Part(hit.group(0), "take-home pay", "postings advertise pre-tax pay; compared as you wrote it"))
+    if cny and (hit := _cue("take_home").search(text)):
+        parts.append(Part(hit.group(0), _say(lang, "take_home"), _say(lang, "take_home_why")))
     bounded = [p for p in cny if p.bound]
-    if bounded and intent not in ("advice",):
+    if bounded and intent != "advice":
         pay = bounded[0]
+        assert pay.monthly is not None
         base = base.with_(**{"pay_min" if pay.bound == "above" else "pay_max": pay.monthly})
-        parts.append(Part(pay.words, f"postings paying {'more' if pay.bound == 'above' else 'less'} than "
-                                     f"{pay.monthly:,.0f} CNY a month"))  # fmt: skip
+        key = "more" if pay.bound == "above" else "less"
+        parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "share"
-    elif cny and (judging or measure in ("salary", None) or intent in ("figure", "fact")) and not switching:
-        pay = cny[0]
-        stated = pay.monthly
-        read = f"{pay.monthly:,.0f} CNY a month" + (" (yearly ÷ 12)" if pay.period == "year" else "")
-        parts.append(Part(pay.words, read))
+    elif cny and (judging or measure in ("salary", None) or intent in ("figure", "fact")) and not switching \
+            and not needs_skills:  # fmt: skip
+        for pay in cny:
+            assert pay.monthly is not None
+            placed.append(pay.monthly)
+            key = "yearly" if pay.period == "year" else "pay"
+            parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "pay_position"
     experience = _experience(text)
     if experience is not None:
-        words = "years of experience"
-        if measure in ("salary", "pay_position") or intent == "figure":
+        if measure in ("salary", "pay_position") or intent == "figure" or _asks_pay(text):
             base = base.with_(experience_years=experience)
-            parts.append(Part(words, "postings asking for {}–{} years".format(*experience)))
+            low, high = experience
+            band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
+            parts.append(Part(_say(lang, "experience"), band))
         else:
-            parts.append(Part(words, "years of experience", "used only for pay figures"))
+            parts.append(Part(_say(lang, "experience"), _say(lang, "experience"), _say(lang, "experience_why")))
     education_asked = _has("education", text)
     levels = _education_levels(text)
-    if education_asked and _has("requirement", text) and not stated and not switching:
+    if education_asked and _has("requirement", text) and not placed and not _asks_pay(text):
+        switching = False  # "to work in ML, should I do a PhD?" asks about the degree, not about moving
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
         if levels:
-            parts.append(Part(", ".join(levels), "education the postings ask for"))
+            parts.append(Part(", ".join(levels), _say(lang, "education")))
     elif education_asked and levels:
         extra.append("education")
     if _has("salary_asked", text) and measure in (None, "count"):
@@ -369,13 +431,20 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         rank_by = "salary"
     subjects: tuple[Filters, ...] = (base,)
     compare_kind = ""
+    if len(placed) >= 2 and len(base.cities) == len(placed):
+        # "广州 15k，去上海能拿 20K 吗": each pay is placed in the city written before it.
+        subjects, compare_kind = tuple(base.with_(cities=(c,)) for c in base.cities), "cities"
     choosing = query.intent == "comparison" or _has("choice", text)
     split = _split_sides(text, base, companies) if choosing else None
-    if split and measure not in ("pay_position", "share", "education") and not switching:
+    if compare_kind:
+        pass
+    elif split and measure not in ("pay_position", "share", "education") and not switching:
         first, second, compare_kind = split
         subjects = (first, second)
         intent = "comparison"
         measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
+        if compare_kind == "skills":
+            measure = "share"
     elif intent == "comparison" or (choosing and not switching and intent in ("advice", "fact") and _two_of(base)[1]):
         subjects, compare_kind = _two_of(base)
         if len(subjects) > 1:
@@ -385,37 +454,74 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 measure = "share"
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
-    if intent == "advice":
+    named = bool(base.roles or base.skills or base.cities or base.title_terms or base.companies)
+    asked = _last_clause(text)
+    closing = [p for p in parts if not p.used and p.words and p.words in asked]
+    if closing and not placed and not _measure_cue(asked) and intent not in ("comparison",):
+        # The question's own ask is about what the data lacks ("…有可能落户上海吗"): decline, naming why.
+        intent = "decline"
+    elif intent == "advice":
         if switching:
             profile = query.profile or Profile()
             cue = _cue("switch").search(text)
             assert cue is not None
             # Roles named before the switching cue are where the asker comes from; after it, where they aim.
-            before = mentions(text[: cue.start()], companies, strict_case=False)
-            after = mentions(text[cue.start() :], companies, strict_case=False)
-            origin = {*before.roles, profile.role}
+            # "pivot from the current position as a Java developer": what follows "from" is where they are.
+            rest = text[cue.start() :]
+            source = re.search(r"\bfrom\b|从", rest)
+            aim, came = (rest[: source.start()], _CLAUSE_END.split(rest[source.end() :])[0]) if source else (rest, "")
+            before = mentions(text[: cue.start()] + " " + came, companies, strict_case=False)
+            after = mentions(aim, companies, strict_case=False)
+            origin = {*before.roles} | ({profile.role} - set(after.roles))
             targets = tuple(r for r in after.roles if r not in origin)
             if not after.roles:
                 targets = tuple(r for r in query.roles if r not in origin)
-            target_skills = tuple(s for s in after.skills if s not in profile.skills and not after.roles)
-            if not targets and (not target_skills or _cue("ai_jobs").search(text[cue.start() :])):
+            stated = set(profile.skills) | set(mentions(came, companies, strict_case=False).skills)
+            target_skills = tuple(s for s in (after.skills or query.skills) if s not in stated and not after.roles)
+            target_skills = tuple(s for s in target_skills if s != _AI_SKILL)
+            if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
         else:
-            intent = "guidance" if (base.roles or base.skills or base.cities or base.title_terms) else "decline"
+            intent = "guidance" if named else "decline"
             measure = "salary"
-    elif intent == "fact" and _has("opinion", text) and not _has("prediction", text):
-        intent = "decline" if not (base.roles or base.skills) else "guidance"
-    if intent == "fact" and _has("prediction", text) and (base.roles or base.skills or base.title_terms):
+    elif intent in ("fact", "figure", "guidance") and _has("opinion", text) and not placed and not _measure_cue(text):
+        intent = "decline"
+    if intent in ("fact", "guidance", "figure") and needs_skills and (named or (query.profile and query.profile.role)):
+        # "我是AI产品经理，必须掌握AI技术吗": the skills the postings of that role list.
+        if not named and query.profile and query.profile.role:
+            subjects = (base.with_(roles=(query.profile.role,)),)
+        intent, measure = "figure", "top_skills"
+    elif intent == "fact" and _has("should", text) and named:
+        intent, measure = "guidance", "salary"
+    if intent == "fact" and (hit := _cue("prediction").search(text)) and named:
         intent, measure = "trend", None  # what the data can say about a forecast: how demand moved
-        parts.append(Part(_cue("prediction").search(text).group(0).strip(), "a forecast",  # type: ignore[union-attr]
-                          "the data can't predict; it shows how postings moved between snapshots"))  # fmt: skip
+        parts.append(Part(hit.group(0).strip(), _say(lang, "forecast"), _say(lang, "forecast_why")))
     if intent == "guidance":
         measure = measure if measure in ("education", "pay_position", "share") else "salary"
     return Plan(
-        query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, stated_pay=stated,
+        query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
         target_skills=target_skills, compare_kind=compare_kind,
     )  # fmt: skip
+
+
+def _last_clause(text: str) -> str:
+    """The question's own ask: its last clause ("…，在深圳还能找得到开发的工作吗" -> "在深圳还能找得到开发的工作吗")."""
+    clauses = [c for c in re.split(r"[,，。.;；!！?？\n]+", text) if c.strip()]
+    return clauses[-1] if clauses else text
+
+
+def _measure_cue(text: str) -> bool:
+    return any(_cue_measure(m).search(text) for m in _data()["measures"])
+
+
+@cache
+def _cue_measure(name: str) -> re.Pattern[str]:
+    return vocab.alias_pattern(_data()["measures"][name])
+
+
+def _asks_pay(text: str) -> bool:
+    return bool(_has("salary_asked", text) or re.search(r"salary|pay\b|薪|工资", text, re.I))
 
 
 def _compare_measure(text: str) -> str:

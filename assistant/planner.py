@@ -66,9 +66,8 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
         subjects = tuple(s.with_(title_terms=k) for s, k in zip(plan.subjects, kept, strict=True))
 
         def checked(part: Part) -> Part:
-            term = part.meaning.split("“")[-1].rstrip("”")
-            if part.meaning.startswith("job titles containing") and term in missing:
-                return Part(part.words, part.meaning, _NO_TITLE[plan.language].format(term=term))
+            if part.term in missing:
+                return Part(part.words, part.meaning, _NO_TITLE[plan.language].format(term=part.term))
             return part
 
         parts = tuple(checked(p) for p in plan.parts)
@@ -111,12 +110,16 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             blocks.append(Block("count", subject, fig.count(db, subject), examples))
         elif measure == "share":
             blocks.extend(_share_blocks(db, plan, subject, examples))
-        elif measure == "pay_position" and plan.stated_pay is not None:
-            position = fig.pay_position(db, subject, plan.stated_pay)
-            if position:
-                figures = position + fig.salary(db, subject)
-                blocks.append(Block("pay_position", subject, figures, examples, {"pay": plan.stated_pay}))
-            else:
+        elif measure == "pay_position" and plan.pays:
+            # Paired pays (one per city) are placed in their own subject; otherwise every pay in each subject.
+            paired = len(plan.pays) == len(plan.subjects) > 1
+            pays = (plan.pays[plan.subjects.index(subject)],) if paired else plan.pays
+            salary = fig.salary(db, subject)
+            for pay in pays:
+                position = fig.pay_position(db, subject, pay)
+                if position:
+                    blocks.append(Block("pay_position", subject, position + salary, examples, {"pay": pay}))
+            if not salary:
                 blocks.append(Block("count", subject, fig.count(db, subject), examples))
         elif measure == "education" or measure == "experience":
             ranking = fig.top(db, subject, measure, limit=8)
@@ -223,12 +226,15 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     if plan.intent != "advice":
         return [], {}
     profile = profile or query.profile or Profile()
-    targets = tuple(r for r in plan.targets if r != profile.role) or tuple(r for r in AI_TARGETS if r != profile.role)
+    # The plan's targets are those named after the switching cue, minus where the asker comes from.
+    targets = plan.targets or tuple(r for r in AI_TARGETS if r != profile.role)
     city = profile.city or (query.cities[0] if query.cities else None)
     use_city = city is not None and not _missing(db, Filters(cities=(city,), roles=targets))
     rows: list[AdviceRow] = []
-    for role in targets:
-        subject = Filters(roles=(role,), cities=(city,) if use_city and city else ())
+    subjects = [(role, Filters(roles=(role,))) for role in (() if plan.target_skills and not plan.targets else targets)]
+    subjects += [(skill, Filters(skills=(skill,))) for skill in plan.target_skills]
+    for role, subject in subjects:
+        subject = subject.with_(cities=(city,) if use_city and city else ())
         counted = fig.count(db, subject)[0]
         if not counted.value:
             continue
@@ -268,4 +274,9 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     if use_city and city:
         known = canonical_city(city)
         where = f" in {city}" if lang == "en" else f"（{known.zh if known else city}）"
-    return rows[:4], {"current": current, "pay": pay, "where": where}
+    if plan.targets or plan.target_skills:
+        names = [role_label(r, lang) for r in plan.targets] + list(plan.target_skills)
+        toward = (" / ".join(names) + " roles") if lang == "en" else ("、".join(names) + "岗位")
+    else:
+        toward = "AI roles" if lang == "en" else "AI岗位"
+    return rows[:4], {"current": current, "pay": pay, "where": where, "toward": toward}

@@ -34,7 +34,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "no_evidence": set(),
     "articles_filtered": set(),
     "postings_filtered": set(),
-    "advice_intro": {"current", "pay", "where"},
+    "advice_intro": {"current", "pay", "where", "toward"},
     "advice_row": {"rank", "role", "count", "median", "uplift", "overlap", "gap", "cites"},
     "advice_steps": set(),
     "pay_position": {"pay", "below", "above", "subject", "median", "n", "thin", "cites"},

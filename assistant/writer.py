@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN
-from assistant.plan import Plan
+from assistant.plan import AI_FAMILIES, Plan
 from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
-from assistant.vocab import canonical_city, role_label
+from assistant.vocab import canonical_city, role_families, role_label
 
 _DIMENSION = {
     "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
@@ -69,6 +69,8 @@ class Findings:
 def subject(filters: Filters, lang: str) -> str:
     """`NLP roles in Beijing, 2017` / `北京 NLP 岗位，2017年` from filters."""
     roles = [role_label(r, lang) for r in filters.roles]
+    if filters.roles == AI_FAMILIES:
+        roles = ["AI" if lang == "en" else "AI"]
     cities = [_city(c, lang) for c in filters.cities]
     skills = list(filters.skills) if not filters.roles else []
     titles = [f"“{t}”" for t in filters.title_terms]
@@ -189,9 +191,12 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
                        thin=thin, cites=marks)]  # fmt: skip
     if block.kind == "share":
         fig = block.figures[0]
-        whole = subject(block.extra["whole"], lang)
+        whole = subject(block.extra["whole"], lang) if block.extra["whole"] != Filters() else (
+            "all" if lang == "en" else "全部")  # fmt: skip
         if block.extra.get("of_paid"):
             return [render(lang, "share_paid", value=fig.value, n=f"{fig.n:,}", whole=whole, cites=marks)]
+        if block.subject.roles and block.subject.skills:
+            subj = ", ".join(block.subject.skills)  # a skill's share of a role's postings: name the skill
         return [render(lang, "share", subject=subj, value=fig.value, whole=whole, n=f"{fig.n:,}", cites=marks)]
     if block.kind == "pay_position":
         less, more = block.figures[:2]
@@ -232,6 +237,11 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
             lines[-1] += f" {marks}"
         return lines
     return []
+
+
+def _role_or_skill(name: str, lang: str) -> str:
+    """A target of advice: a role family's label, or a skill's name ("CUDA")."""
+    return role_label(name, lang) if name in role_families() else name
 
 
 def label(dimension: str, value: str, lang: str) -> str:
@@ -316,7 +326,7 @@ def describe_plan(plan: Plan, lang: str) -> str:
     d = _DIMENSION[lang].get(dimension.get(plan.measure or "", ""), "")
     join = " vs " if lang == "en" else " 对比 "
     subjects = join.join(subject(s, lang) for s in plan.subjects)
-    pay = _money(plan.stated_pay) if plan.stated_pay else ""
+    pay = (" / " if lang == "en" else "、").join(_money(p) for p in plan.pays)
     text = words.get(measure, words["salary"]).format(s=subjects, d=d, pay=pay)
     used = [p for p in plan.parts if p.used]
     if used:
@@ -377,7 +387,7 @@ def compose(findings: Findings) -> Answer:
     if findings.advice:
         profile = findings.profile
         lines.append(render(lang, "advice_intro", current=profile.get("current", "?"), pay=profile.get("pay", "?"),
-                            where=profile.get("where", "")))  # fmt: skip
+                            where=profile.get("where", ""), toward=profile.get("toward", "AI")))  # fmt: skip
         for rank, row in enumerate(findings.advice, start=1):
             uplift = ""
             if row.uplift is not None:
@@ -386,7 +396,7 @@ def compose(findings: Findings) -> Answer:
                           else f"（比现在{sign}{abs(row.uplift):,.0f}）")  # fmt: skip
             none = "—"
             lines.append(render(
-                lang, "advice_row", rank=rank, role=role_label(row.role, lang), count=f"{row.count:,}",
+                lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 median=_money(row.median), uplift=uplift, overlap=", ".join(row.overlap) or none,
                 gap=", ".join(row.gap) or none, cites=cite.marks(row.examples),
             ))  # fmt: skip
@@ -397,7 +407,7 @@ def compose(findings: Findings) -> Answer:
     for block in findings.blocks:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
-    head = 1 if lines else 0
+    head = 1 if lines and findings.intent != "trend" else 0
     lines[head:head] = _reading_lines(findings)
     if findings.intent == "guidance" and figures:
         lines.insert(head, render(lang, "guidance_note"))
@@ -417,7 +427,7 @@ def compose(findings: Findings) -> Answer:
         lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))
     advice = tuple(
         Advice(
-            row.role, role_label(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap, row.filters
+            row.role, _role_or_skill(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap, row.filters
         )  # fmt: skip
         for row in findings.advice
     )

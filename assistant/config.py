@@ -37,10 +37,11 @@ class Settings:
     store: Path = Path("vectorstore")
     """Folder of the on-disk store (Chroma collections, postings table, manifest)."""
 
-    embedding_model_name: str = MINILM_MODEL_NAME
+    embedding_model_name: str = USE_MODEL_NAME
     """Which packaged embedding model: `use-multilingual-v3` (Google's multilingual Universal Sentence
-    Encoder v3 in numpy, 512 dimensions, reads Chinese and English alike) or `all-MiniLM-L6-v2` (English,
-    384 dimensions). Ignored when `embedding_model` names a folder."""
+    Encoder v3 in numpy, 512 dimensions, reads Chinese and English alike; the default, chosen by
+    benchmarks/retrieval.py) or `all-MiniLM-L6-v2` (English, 384 dimensions). Ignored when
+    `embedding_model` names a folder."""
 
     embedding_model: Path | None = None
     """A local sentence-transformers model folder (bge-m3, multilingual-e5, ...), loaded by path; it takes
@@ -66,8 +67,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise UserError(
-                f"unknown embedding backend {self.embedding_backend!r}; expected one of "
-                f"{', '.join(EMBEDDING_BACKENDS)}"
+                f"unknown embedding backend {self.embedding_backend!r}; expected one of {', '.join(EMBEDDING_BACKENDS)}"
             )
         if self.embedding_model_name not in EMBEDDING_MODELS:
             raise UserError(

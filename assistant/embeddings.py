@@ -278,9 +278,7 @@ def _load_onnx(source: _ModelSource, settings: Settings, *, quantised: bool) -> 
         except Exception as exc:  # a file whose checksum matches but onnxruntime still refuses
             _sidecar(target).unlink(missing_ok=True)
             if attempt == 2:
-                raise RuntimeFailure(
-                    f"onnxruntime cannot load {target}: {exc}. Hint: {_BACKEND_HINT}."
-                ) from exc
+                raise RuntimeFailure(f"onnxruntime cannot load {target}: {exc}. Hint: {_BACKEND_HINT}.") from exc
             logger.warning("onnxruntime cannot load %s (%s); rebuilding it", target, exc)
     backend = "onnx-int8" if quantised else "onnx"
     return _OnnxEmbedder(source.model_id(backend), runner, meta)

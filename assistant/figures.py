@@ -318,6 +318,26 @@ def rows_behind(db: SQL, figure: Figure) -> tuple[list[str], list[tuple[Any, ...
     return list(ROW_COLUMNS), db.query(sql, params)
 
 
+def coverage(db: SQL) -> list[tuple[str, int | None, int | None, int]]:
+    """Each source with its first and last year and its number of postings, oldest first."""
+    return db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")
+
+
+def has_postings(db: SQL, filters: Filters) -> bool:
+    where, params = sql_where(filters)
+    return bool(db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0])
+
+
+def newest_year(db: SQL) -> int | None:
+    """The newest year the postings cover: what "this year" means for this data."""
+    row = db.query("SELECT max(year(posted)) FROM postings")[0]
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def titles_containing(db: SQL, term: str) -> int:
+    return int(db.query("SELECT count(*) FROM postings WHERE title ILIKE ?", [f"%{term}%"])[0][0])
+
+
 def known_values(db: SQL) -> dict[str, set[str]]:
     """Cities, roles and sources present in the table: a filter outside these has no postings."""
     out: dict[str, set[str]] = {}

@@ -177,8 +177,13 @@ class PostingsTable:
             "rows": q("SELECT count(*) FROM file_rows")[0][0],
             "sources": [
                 {
-                    "source": s[0], "postings": s[1], "first": s[2], "last": s[3], "with_salary": s[4],
-                    "with_skills": s[5], "near_duplicates": s[6],
+                    "source": s[0],
+                    "postings": s[1],
+                    "first": s[2],
+                    "last": s[3],
+                    "with_salary": s[4],
+                    "with_skills": s[5],
+                    "near_duplicates": s[6],
                 }  # fmt: skip
                 for s in sources
             ],
@@ -191,9 +196,7 @@ class PostingsTable:
                 "SELECT s, count(*) FROM (SELECT unnest(skills) AS s FROM postings) GROUP BY 1 ORDER BY 2 DESC, 1 "
                 "LIMIT 15"
             ),
-            "articles": q(
-                "SELECT source_file, any_value(title), count(*) FROM chunks GROUP BY 1 ORDER BY 1"
-            ),
+            "articles": q("SELECT source_file, any_value(title), count(*) FROM chunks GROUP BY 1 ORDER BY 1"),
         }
 
     def _has(self, table: str) -> bool:

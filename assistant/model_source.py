@@ -102,9 +102,7 @@ def _model_source(folder: Path | None) -> _ModelSource:
     is_packaged = path == packaged
     if not is_packaged:
         _check_model_folder(path)
-    return _ModelSource(
-        path, PACKAGED_MODEL_NAME if is_packaged else path.name, _fingerprint(path), is_packaged
-    )
+    return _ModelSource(path, PACKAGED_MODEL_NAME if is_packaged else path.name, _fingerprint(path), is_packaged)
 
 
 def _model_files(folder: Path) -> list[Path]:
@@ -149,9 +147,7 @@ def _check_model_folder(folder: Path) -> None:
     files = _model_files(folder)
     found = ", ".join(p.relative_to(folder).as_posix() for p in files[:8]) or "nothing"
     if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
-        raise UserError(
-            f"embedding model folder {folder} has no config.json or modules.json (found: {found}). {hint}"
-        )
+        raise UserError(f"embedding model folder {folder} has no config.json or modules.json (found: {found}). {hint}")
     if not any(p.suffix in (".safetensors", ".bin") for p in files):
         raise UserError(
             f"embedding model folder {folder} has no weights (*.safetensors or pytorch_model.bin; "

@@ -256,8 +256,7 @@ def _export_fp32(source: _ModelSource, target: Path) -> dict[str, Any]:
             raise
         except Exception as exc:
             raise RuntimeFailure(
-                f"exporting {source.path} to ONNX failed ({type(exc).__name__}: {exc}). "
-                f"Hint: {_BACKEND_HINT}."
+                f"exporting {source.path} to ONNX failed ({type(exc).__name__}: {exc}). Hint: {_BACKEND_HINT}."
             ) from exc
         if worst < 0.9999:
             raise RuntimeFailure(

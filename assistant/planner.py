@@ -11,7 +11,7 @@ from assistant.plan import AI_TARGETS, Part, Plan, with_period
 from assistant.retrieval import Evidence, HybridRetriever, tokenize
 from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
-from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases
+from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases, source_label
 from assistant.writer import AdviceRow, Block
 
 #: Below this cosine similarity an article passage is not taken as evidence for a fact question.
@@ -35,31 +35,27 @@ def gloss(query: Query) -> str:
     return " ".join(dict.fromkeys(words))
 
 
-def coverage(db: fig.SQL) -> str:
-    rows = db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")
+def coverage(db: fig.SQL, lang: str = "en") -> str:
+    """What the postings cover, per source, in the reader's language."""
 
     def span(a: int | None, b: int | None) -> str:
-        return "dates unknown" if a is None else f"{a}–{b}" if a != b else str(a)
+        unknown = "dates unknown" if lang == "en" else "日期不详"
+        return unknown if a is None else f"{a}–{b}" if a != b else str(a)
 
-    return "; ".join(f"{s} {span(a, b)} ({n:,} postings)" for s, a, b, n in rows)
+    if lang == "zh":
+        return "；".join(f"{source_label(s, lang)} {span(a, b)}（{n:,} 个职位）" for s, a, b, n in fig.coverage(db))
+    return "; ".join(f"{s} {span(a, b)} ({n:,} postings)" for s, a, b, n in fig.coverage(db))
 
 
 def _missing(db: fig.SQL, filters: Filters) -> bool:
-    where, params = fig.sql_where(filters)
-    return db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0] == 0
-
-
-def newest_year(db: fig.SQL) -> int | None:
-    """The newest year the postings cover: what "this year" means for this data."""
-    row = db.query("SELECT max(year(posted)) FROM postings")[0]
-    return int(row[0]) if row and row[0] is not None else None
+    return not fig.has_postings(db, filters)
 
 
 def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
     """The plan with relative periods resolved against the data, and what was resolved (said in the answer)."""
     said: dict[str, Any] = {}
     terms = {t for subject in plan.subjects for t in subject.title_terms}
-    missing = {t for t in terms if not db.query("SELECT count(*) FROM postings WHERE title ILIKE ?", [f"%{t}%"])[0][0]}
+    missing = {t for t in terms if not fig.titles_containing(db, t)}
     if missing:
         # A job name no posting title contains is named as not found, not silently widened to every posting.
         kept = [tuple(t for t in s.title_terms if t not in missing) for s in plan.subjects]
@@ -72,7 +68,7 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
 
         parts = tuple(checked(p) for p in plan.parts)
         plan = replace(plan, subjects=subjects, parts=parts)
-    year = newest_year(db)
+    year = fig.newest_year(db)
     if plan.period and year is not None:
         wanted = year if plan.period == "this_year" else year - 1
         said["period"] = (plan.period, wanted, year)
@@ -101,7 +97,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
         measure = "salary"
     for subject in plan.subjects:
         if _missing(db, subject):
-            blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db)}))
+            blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db, plan.language)}))
             continue
         examples = fig.examples(db, subject, limit=2)
         if plan.intent == "trend":

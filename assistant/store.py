@@ -258,9 +258,7 @@ class StoreWriter:
                     try:
                         check_compatible(self.base_manifest, self.model_id, self.root, self.model_version)
                     except StoreMismatchError:
-                        if self.rebuild_on_model_change is None or not self.rebuild_on_model_change(
-                            self.base_manifest
-                        ):
+                        if self.rebuild_on_model_change is None or not self.rebuild_on_model_change(self.base_manifest):
                             raise
                         self.rebuild = True
                         self.replaced_model = str(self.base_manifest.get("embedding_model"))
@@ -441,4 +439,3 @@ def _flat(meta: dict[str, Any]) -> dict[str, str | int | float | bool]:
         else:
             out[key] = str(value)
     return out
-

@@ -573,6 +573,7 @@ def _frame(labels: Sequence[str], values: Sequence[Any]) -> pd.DataFrame | None:
 
 # ---------------------------------------------------------------- profile gap, filters, store panel
 
+
 def gap_update(answer: Answer) -> Any:
     """The "your gap" list for an advice answer: per target role, the top skills the asker has and lacks."""
     if not answer.advice:

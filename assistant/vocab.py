@@ -272,6 +272,23 @@ def skill_aliases(name: str) -> tuple[str, ...]:
     return index.aliases[name]
 
 
+_BOARD_ZH = {"Lagou": "拉勾", "51job": "前程无忧", "Zhaopin": "智联招聘"}
+
+
+def source_label(name: str, lang: str = "en") -> str:
+    """A job board as the reader's language names it (Zhaopin / 智联招聘); other sources as written."""
+    return _BOARD_ZH.get(name, name) if lang == "zh" else name
+
+
+def skill_label(name: str, lang: str = "en") -> str:
+    """A skill as the reader's language names it: in Chinese, its first Chinese alias (机器学习 for Machine
+    Learning); names with no Chinese alias (PyTorch, Java) and tags outside the vocabulary stay as written."""
+    if lang != "zh":
+        return name
+    aliases = _skill_index().aliases.get(name, ())
+    return next((a for a in aliases if _CJK.search(a)), name)
+
+
 def find_skills(text: str) -> tuple[str, ...]:
     """Canonical skills named in free text (a title, a tag list), in order of appearance, no repeats.
 
@@ -329,9 +346,7 @@ class _RoleRule:
 def _role_rules() -> tuple[tuple[_RoleRule, ...], str]:
     data = _load("roles.json")
     rules = tuple(
-        _RoleRule(
-            f["key"], f["en"], f["zh"], f["head_only"], _alternation([*f["zh_patterns"], *f["en_patterns"]])
-        )
+        _RoleRule(f["key"], f["en"], f["zh"], f["head_only"], _alternation([*f["zh_patterns"], *f["en_patterns"]]))
         for f in data["families"]
     )
     return rules, data["fallback"]

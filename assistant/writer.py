@@ -16,7 +16,7 @@ from assistant.plan import AI_FAMILIES, Plan
 from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
-from assistant.vocab import canonical_city, role_families, role_label
+from assistant.vocab import canonical_city, role_families, role_label, skill_label, source_label
 
 _DIMENSION = {
     "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
@@ -72,7 +72,7 @@ def subject(filters: Filters, lang: str) -> str:
     if filters.roles == AI_FAMILIES:
         roles = ["AI" if lang == "en" else "AI"]
     cities = [_city(c, lang) for c in filters.cities]
-    skills = list(filters.skills) if not filters.roles else []
+    skills = [skill_label(x, lang) for x in filters.skills] if not filters.roles else []
     titles = [f"“{t}”" for t in filters.title_terms]
     if lang == "zh":
         named = roles + skills + [f"职位名含{t}" for t in titles]
@@ -98,7 +98,6 @@ def subject(filters: Filters, lang: str) -> str:
     return text + _conditions(filters, lang)
 
 
-_SOURCE_ZH = {"Lagou": "拉勾", "51job": "前程无忧", "Zhaopin": "智联招聘"}
 _EDUCATION = {
     "en": {"any": "any degree", "secondary": "secondary school", "college": "college (大专)", "bachelor": "bachelor's",
            "master": "master's", "phd": "PhD"},
@@ -108,7 +107,7 @@ _EDUCATION = {
 
 
 def _source(name: str, lang: str) -> str:
-    return _SOURCE_ZH.get(name, name) if lang == "zh" else name
+    return source_label(name, lang)
 
 
 def _conditions(filters: Filters, lang: str) -> str:
@@ -196,7 +195,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         if block.extra.get("of_paid"):
             return [render(lang, "share_paid", value=fig.value, n=f"{fig.n:,}", whole=whole, cites=marks)]
         if block.subject.roles and block.subject.skills:
-            subj = ", ".join(block.subject.skills)  # a skill's share of a role's postings: name the skill
+            subj = ", ".join(skill_label(x, lang) for x in block.subject.skills)  # a skill's share of a role's postings
         return [render(lang, "share", subject=subj, value=fig.value, whole=whole, n=f"{fig.n:,}", cites=marks)]
     if block.kind == "pay_position":
         less, more = block.figures[:2]
@@ -232,7 +231,11 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
             if med is not None:
                 money = _money(float(med.value))
                 pay = f", median {money} CNY/month" if lang == "en" else f"，月薪中位数 {money} 元"
-            lines.append(render(lang, "trend_row", year=fig.period, source=fig.source, n=f"{fig.value:,}", pay=pay))
+            lines.append(
+                render(
+                    lang, "trend_row", year=fig.period, source=_source(fig.source, lang), n=f"{fig.value:,}", pay=pay
+                )
+            )
         if marks:
             lines[-1] += f" {marks}"
         return lines
@@ -241,7 +244,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
 
 def _role_or_skill(name: str, lang: str) -> str:
     """A target of advice: a role family's label, or a skill's name ("CUDA")."""
-    return role_label(name, lang) if name in role_families() else name
+    return role_label(name, lang) if name in role_families() else skill_label(name, lang)
 
 
 def label(dimension: str, value: str, lang: str) -> str:
@@ -256,6 +259,8 @@ def label(dimension: str, value: str, lang: str) -> str:
     elif dimension == "experience":
         names = [(f"{value} years" if value != "0" else "none / new graduates") if lang == "en"
                  else (f"{value} 年" if value != "0" else "无需经验/应届")]  # fmt: skip
+    elif dimension in ("skill", "skills"):
+        names = [skill_label(v, lang) for v in value.split(", ")]
     elif dimension in ("source", "sources"):
         names = [_source(v, lang) for v in value.split(", ")]
     else:
@@ -271,7 +276,8 @@ def _provenance(figures: list[Figure], lang: str) -> str:
             name, _, period = part.partition(" ")
             start, _, end = period.partition(" to ")
             spans.setdefault(name, []).extend(d for d in (start, end) if d[:1].isdigit())
-    sources = [f"{name} {min(d)} to {max(d)}" if d else name for name, d in spans.items()]
+    to = " to " if lang == "en" else " 至 "
+    sources = [f"{_source(name, lang)} {min(d)}{to}{max(d)}" if d else _source(name, lang) for name, d in spans.items()]
     rule = SALARY_RULE if lang == "en" else _RULE_ZH
     return render(lang, "provenance", source=", ".join(sources), rule=rule)
 
@@ -394,11 +400,10 @@ def compose(findings: Findings) -> Answer:
                 sign = "+" if row.uplift >= 0 else "−"
                 uplift = (f" ({sign}{abs(row.uplift):,.0f} vs now)" if lang == "en"
                           else f"（比现在{sign}{abs(row.uplift):,.0f}）")  # fmt: skip
-            none = "—"
+            have, gap = (", ".join(skill_label(x, lang) for x in names) or "—" for names in (row.overlap, row.gap))
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
-                median=_money(row.median), uplift=uplift, overlap=", ".join(row.overlap) or none,
-                gap=", ".join(row.gap) or none, cites=cite.marks(row.examples),
+                median=_money(row.median), uplift=uplift, overlap=have, gap=gap, cites=cite.marks(row.examples),
             ))  # fmt: skip
     if findings.intent == "comparison":
         verdict = _verdict(findings.blocks, lang)
@@ -427,7 +432,14 @@ def compose(findings: Findings) -> Answer:
         lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))
     advice = tuple(
         Advice(
-            row.role, _role_or_skill(row.role, lang), row.count, row.median, row.uplift, row.overlap, row.gap, row.filters
+            row.role,
+            _role_or_skill(row.role, lang),
+            row.count,
+            row.median,
+            row.uplift,
+            row.overlap,
+            row.gap,
+            row.filters,
         )  # fmt: skip
         for row in findings.advice
     )

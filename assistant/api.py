@@ -101,8 +101,8 @@ class CareerAssistant:
         query = understand(inputs["question"], previous, self.corpus.companies)
         query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
         plan, resolved = resolve(self.corpus, make_plan(query, self.corpus.companies))
-        return {"query": query, "plan": plan, "resolved": resolved, "profile": _profile(inputs.get("profile"), query),
-                "left_out": left_out}  # fmt: skip
+        profile = _profile(inputs.get("profile"), plan.query)
+        return {"query": query, "plan": plan, "resolved": resolved, "profile": profile, "left_out": left_out}
 
     def plan(self, question: str, history: History | None = None) -> Plan:
         """How a question would be read: the typed plan its answer is computed from (nothing is computed)."""

@@ -19,7 +19,19 @@ which shares no code with the assistant. Metrics, each over the questions it app
   citation (`chunk N`) names a row of `chunks` with that source file and position N-1 whose text contains
   the cited text (or is contained in it).
 * **refusal correctness**: share of out-of-scope and no-data questions answered with no figures and no
-  digit in the text.
+  digit in the text, and of decline questions (what the postings cannot tell: age, hukou, 996, options,
+  interviews...) answered with no figures.
+* **plan accuracy**: share of questions with an `expected_plan` whose plan (`CareerAssistant.plan`, with the
+  question's history) matches it: the intent ("decline" is also met by "out_of_scope"), and when given the
+  measure, the subjects (each a population: cities, roles, skills, companies, years, sources, title terms,
+  education, pay bounds, experience band; compared as a multiset, pay rounded to the yuan), the ranking
+  order (`rank_by`, "count" unless stated for top_* measures) and the stated pays.
+* **misread** (a count, target 0): answers that give figures for another measure or population than the
+  question asked: the answer has figures and the plan's measure (with its `rank_by` and stated pays) or
+  subjects differ from the expected plan; or a question that must be declined (out of scope, no data,
+  decline) gets any figure.
+* **advice only when switching**: share of "should I" questions that are not about moving into another role
+  (`expect: no_advice`) answered without the switching advice (no advice rows, intent not "advice").
 * **latency**: p50 and p95 (nearest rank) of the seconds `ask` took, over every question.
 """
 
@@ -39,9 +51,14 @@ from assistant.errors import UserError
 from assistant.schema import Answer, Citation, Figure
 
 #: What `tests/test_eval.py` asserts on the bundled store.
-TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.9, "citation_correctness": 1.0, "refusal_correctness": 1.0}
+TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.9, "citation_correctness": 1.0, "refusal_correctness": 1.0,
+           "plan_accuracy": 1.0, "misread": 0, "advice_only_when_switching": 1.0}  # fmt: skip
 RECALL_K = 5
 _FILTER_KINDS = ("cities", "roles", "skills", "companies", "years", "sources")
+#: The population fields of a plan's subject that the expected plan states (`Filters` field names).
+_SUBJECT_LISTS = ("cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education")
+_MONEY_KEYS = ("pay", "pay_min", "pay_max")
+_DECLINED = ("refuse", "decline")
 _TREND_KEYS = ("year", "source")
 
 
@@ -57,27 +74,36 @@ class QuestionResult:
     recall_hit: bool | None = None
     citations_ok: bool | None = None
     refusal_ok: bool | None = None
+    plan_ok: bool | None = None
+    misread: bool | None = None
+    advice_ok: bool | None = None
     problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One line of the table: passed of total, and the target when there is one."""
+    """One line of the table: passed of total, and the target when there is one.
+
+    A `counted` metric (misread) counts bad answers: its score is that count, met when at most the target.
+    """
 
     name: str
     passed: int
     total: int
     target: float | None = None
+    counted: bool = False
 
     @property
     def score(self) -> float | None:
+        if self.counted:
+            return float(self.passed)
         return self.passed / self.total if self.total else None
 
     @property
     def met(self) -> bool | None:
         if self.target is None or self.score is None:
             return None
-        return self.score >= self.target
+        return self.score <= self.target if self.counted else self.score >= self.target
 
 
 @dataclass(frozen=True)
@@ -116,8 +142,9 @@ class EvalReport:
         lines = [f"{len(self.results)} questions from {self.questions} on store {self.store}", "",
                  f"{'metric':<28}{'score':>7}{'passed':>10}  target"]  # fmt: skip
         for m in self.metrics:
-            score = f"{m.score:.3f}" if m.score is not None else "-"
-            target = "" if m.target is None else f">= {m.target:g}" + ("" if m.met else "  NOT MET")
+            score = "-" if m.score is None else f"{m.passed:d}" if m.counted else f"{m.score:.3f}"
+            bound = "<=" if m.counted else ">="
+            target = "" if m.target is None else f"{bound} {m.target:g}" + ("" if m.met else "  NOT MET")
             lines.append(f"{m.name.replace('_', ' '):<28}{score:>7}{f'{m.passed}/{m.total}':>10}  {target}")
         lines.append(f"{'latency p50 / p95':<28}{self.latency_p50:>6.2f}s / {self.latency_p95:.2f}s")
         failing = self.failing()
@@ -174,8 +201,18 @@ def _filter_sets(filters: dict[str, Any], drop: Iterable[str] = ()) -> dict[str,
         if key in drop:
             continue
         values = value if isinstance(value, list) else str(value).split(", ")
+        if key in _MONEY_KEYS:
+            values = [_money(v) for v in ([value] if not isinstance(value, list) else value)]
         out[key] = frozenset(str(v) for v in values)
     return out
+
+
+def _money(value: Any) -> str:
+    """A pay as whole yuan ("33,333" and 33333.33 are the same pay)."""
+    try:
+        return str(round(float(str(value).replace(",", ""))))
+    except ValueError:
+        return str(value)
 
 
 def _same_number(a: Any, b: Any) -> bool:
@@ -193,13 +230,18 @@ def grade_figures(figures: Sequence[Figure], expected: Sequence[dict[str, Any]])
     for want in expected:
         name, want_filters = want["name"], _filter_sets(want["filters"])
         if "ranking" in want:
-            dimension = name.removeprefix("top_")
+            # top_city, top_education, ... and top_city_by_pay (whose entries carry their own n)
+            dimension = name.removeprefix("top_").removesuffix("_by_pay")
             got = [f for f in figures if f.name == name and _filter_sets(f.filters, (dimension,)) == want_filters]
-            ranking = [[f.filters.get(dimension), f.value] for f in got]
             wanted = [list(r) for r in want["ranking"]]
+            per_entry_n = bool(wanted) and len(wanted[0]) == 3
+            ranking = [[f.filters.get(dimension), _num(f.value), *([float(f.n)] if per_entry_n else [])] for f in got]
+            wanted = [[r[0], *(float(v) for v in r[1:])] for r in wanted]
             if not got:
-                problems.append(f"{name} {_show(want_filters)} missing")
-            elif ranking != wanted or any(f.n != want["n"] for f in got):
+                other = [f for f in figures if f.name == name]
+                has = f" (has {name} for {_show(_filter_sets(other[0].filters, (dimension,)))})" if other else ""
+                problems.append(f"{name} {_show(want_filters)} missing{has}")
+            elif ranking != wanted or (not per_entry_n and any(f.n != want["n"] for f in got)):
                 problems.append(f"{name} {_show(want_filters)}: got {_ranking(ranking)} n={got[0].n}, "
                                 f"expected {_ranking(wanted)} n={want['n']}")  # fmt: skip
             continue
@@ -214,12 +256,19 @@ def grade_figures(figures: Sequence[Figure], expected: Sequence[dict[str, Any]])
     return problems
 
 
+def _num(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def _show(filters: dict[str, frozenset[str]]) -> str:
     return "{" + ", ".join(f"{k}={'/'.join(sorted(v))}" for k, v in sorted(filters.items())) + "}"
 
 
 def _ranking(items: list[list[Any]]) -> str:
-    return ", ".join(f"{name} {value}" for name, value in items[:5])
+    return ", ".join(" ".join(str(v) for v in item) for item in items[:8])
 
 
 class _StoreText:
@@ -317,16 +366,122 @@ def grade_refusal(answer: Answer) -> list[str]:
     return problems
 
 
+def grade_decline(answer: Answer) -> list[str]:
+    """A question the postings cannot answer (age, hukou, 996...) gets an honest decline: no figures."""
+    if answer.figures:
+        first = answer.figures[0]
+        return [f"decline has {len(answer.figures)} figure(s), e.g. {first.name} {first.filters}"]
+    return []
+
+
+def grade_no_advice(answer: Answer) -> list[str]:
+    """A "should I" question that is not about moving into another role never gets the switching advice."""
+    if answer.advice or answer.intent == "advice":
+        targets = ", ".join(a.role for a in answer.advice[:4]) or "-"
+        return [f"got the switching advice (intent {answer.intent!r}, targets {targets})"]
+    return []
+
+
+# ---------------------------------------------------------------- plans
+
+
+def subject_key(subject: Any) -> str:
+    """One population as canonical text, from a `Filters` or an expected-plan dict."""
+    get = (lambda k: subject.get(k)) if isinstance(subject, dict) else (lambda k: getattr(subject, k, None))
+    out: dict[str, Any] = {}
+    for kind in _SUBJECT_LISTS:
+        values = get(kind) or ()
+        if values:
+            fold = kind == "title_terms"
+            out[kind] = sorted({str(v).casefold() if fold else str(v) for v in values})
+    for kind in ("pay_min", "pay_max"):
+        if get(kind) is not None:
+            out[kind] = _money(get(kind))
+    band = get("experience_years")
+    if band is not None:
+        out["experience_years"] = [int(v) for v in band]
+    return json.dumps(out, ensure_ascii=False, sort_keys=True)
+
+
+def plan_summary(plan: Any) -> dict[str, Any]:
+    """What of a `Plan` the expected plans state, as plain data."""
+    return {
+        "intent": plan.intent, "measure": plan.measure, "rank_by": plan.rank_by,
+        "subjects": sorted(subject_key(s) for s in plan.subjects), "pays": sorted(_money(p) for p in plan.pays),
+    }  # fmt: skip
+
+
+def _expected_rank_by(want: dict[str, Any]) -> str | None:
+    if "rank_by" in want:
+        return str(want["rank_by"])
+    measure = want.get("measure")
+    return "count" if isinstance(measure, str) and measure.startswith("top_") else None
+
+
+def compare_plan(got: dict[str, Any], want: dict[str, Any]) -> dict[str, str]:
+    """Which parts of a plan differ from the expected plan: {part: "got X, expected Y"}; empty when it matches."""
+    diff: dict[str, str] = {}
+    if "intent" in want:
+        ok = got["intent"] == want["intent"] or (want["intent"] == "decline" and got["intent"] == "out_of_scope")
+        if not ok:
+            diff["intent"] = f"got {got['intent']}, expected {want['intent']}"
+    if "measure" in want and got["measure"] != want["measure"]:
+        diff["measure"] = f"got {got['measure']}, expected {want['measure']}"
+    rank_by = _expected_rank_by(want)
+    if rank_by is not None and got["measure"] == want.get("measure") and got["rank_by"] != rank_by:
+        diff["rank_by"] = f"got {got['rank_by']}, expected {rank_by}"
+    if "subjects" in want:
+        wanted = sorted(subject_key(s) for s in want["subjects"])
+        if got["subjects"] != wanted:
+            diff["subjects"] = f"got {' | '.join(got['subjects'])}, expected {' | '.join(wanted)}"
+    if want.get("pays"):
+        wanted_pays = sorted(_money(p) for p in want["pays"])
+        if got["pays"] != wanted_pays:
+            diff["pays"] = f"got {got['pays']}, expected {wanted_pays}"
+    return diff
+
+
+def is_misread(question: dict[str, Any], answer: Answer, diff: dict[str, str] | None) -> bool | None:
+    """Figures for another measure or population than asked (None: the question states neither and need not
+    be declined)."""
+    want = question.get("expected_plan") or {}
+    if question.get("expect") in _DECLINED:
+        return bool(answer.figures)
+    if not ({"measure", "subjects"} & want.keys()):
+        return None
+    if not answer.figures or diff is None:
+        return False
+    return bool({"measure", "rank_by", "subjects", "pays"} & diff.keys())
+
+
 def _question_filters(question: dict[str, Any]) -> dict[str, Any]:
-    filters = dict(question.get("filters") or {})
-    return {k: v for k, v in filters.items() if k in _FILTER_KINDS}
+    """The filters a cited posting must be inside: the question's, else what every expected subject restricts."""
+    if question.get("filters"):
+        return {k: v for k, v in dict(question["filters"]).items() if k in _FILTER_KINDS}
+    subjects = (question.get("expected_plan") or {}).get("subjects") or []
+    if not subjects:
+        return {}
+    out: dict[str, Any] = {}
+    for kind in _FILTER_KINDS:
+        if all(s.get(kind) for s in subjects):
+            out[kind] = sorted({str(v) for s in subjects for v in s[kind]})
+    return out
 
 
 def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: dict[str, list[dict[str, Any]]],
-          store: _StoreText) -> QuestionResult:  # fmt: skip
-    """Every check that applies to one question's answer."""
+          store: _StoreText, plan: dict[str, Any] | None = None) -> QuestionResult:  # fmt: skip
+    """Every check that applies to one question's answer (and, given `plan_summary` of its plan, the plan's)."""
     problems: list[str] = []
-    figures_ok = recall_hit = refusal_ok = None
+    figures_ok = recall_hit = refusal_ok = plan_ok = advice_ok = None
+    want_plan = question.get("expected_plan") or {}
+    diff: dict[str, str] | None = None
+    if plan is not None and want_plan:
+        diff = compare_plan(plan, want_plan)
+        plan_ok = not diff
+        problems += [f"plan {part}: {text}" for part, text in diff.items()]
+    misread = is_misread(question, answer, diff)
+    if misread:
+        problems.append("MISREAD: figures for another measure or population than asked")
     if question.get("figure"):
         found = grade_figures(answer.figures, expected.get(question["id"], []))
         figures_ok = not found
@@ -341,6 +496,14 @@ def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: di
         found = grade_refusal(answer)
         refusal_ok = not found
         problems += found
+    elif question.get("expect") == "decline":
+        found = grade_decline(answer)
+        refusal_ok = not found
+        problems += found
+    elif question.get("expect") == "no_advice":
+        found = grade_no_advice(answer)
+        advice_ok = not found
+        problems += found
     citations_ok = None
     if answer.citations:
         found = grade_citations(answer.citations, _question_filters(question), store)
@@ -349,8 +512,13 @@ def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: di
     return QuestionResult(
         id=question["id"], kind=question["kind"], language=question.get("language", ""), seconds=seconds,
         figures_ok=figures_ok, recall_hit=recall_hit, citations_ok=citations_ok, refusal_ok=refusal_ok,
-        problems=tuple(problems),
+        plan_ok=plan_ok, misread=misread, advice_ok=advice_ok, problems=tuple(problems),
     )  # fmt: skip
+
+
+def _misreads(results: Sequence[QuestionResult]) -> Metric:
+    judged = [r.misread for r in results if r.misread is not None]
+    return Metric("misread", sum(1 for m in judged if m), len(judged), TARGETS["misread"], counted=True)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -375,6 +543,9 @@ def summarize(results: Sequence[QuestionResult], store: str = "", questions: str
         count("fact_recall_at_5", "recall_hit", non_advice, TARGETS["fact_recall_at_5"]),
         count("citation_correctness", "citations_ok", target=TARGETS["citation_correctness"]),
         count("refusal_correctness", "refusal_ok", target=TARGETS["refusal_correctness"]),
+        count("plan_accuracy", "plan_ok", target=TARGETS["plan_accuracy"]),
+        _misreads(results),
+        count("advice_only_when_switching", "advice_ok", target=TARGETS["advice_only_when_switching"]),
         count("advice_recall_at_5", "recall_hit", ("advice",)),
     )
     seconds = [r.seconds for r in results]
@@ -416,7 +587,11 @@ def run_eval(store: str | Path | None = None, questions: str | Path = "eval/ques
             except Exception as exc:  # one broken answer is a failing question, not a failed run
                 results.append(_failed(item, time.perf_counter() - started, exc))
                 continue
-            results.append(grade(item, answer, time.perf_counter() - started, wanted, texts))
+            seconds = time.perf_counter() - started
+            plan = None
+            if item.get("expected_plan"):  # read again, outside the timed answer
+                plan = plan_summary(assistant.plan(item["question"], history=item.get("history") or None))
+            results.append(grade(item, answer, seconds, wanted, texts, plan))
     finally:
         assistant.close()
     return summarize(results, str(assistant.settings.store), str(questions_path))
@@ -428,6 +603,8 @@ def _failed(item: dict[str, Any], seconds: float, exc: Exception) -> QuestionRes
         item["id"], item["kind"], item.get("language", ""), seconds,
         figures_ok=False if item.get("figure") else None,
         recall_hit=False if item.get("relevant") else None,
-        refusal_ok=False if item.get("expect") == "refuse" else None,
+        refusal_ok=False if item.get("expect") in _DECLINED else None,
+        plan_ok=False if item.get("expected_plan") else None,
+        advice_ok=False if item.get("expect") == "no_advice" else None,
         problems=(f"error: {type(exc).__name__}: {exc}",),
     )  # fmt: skip

@@ -56,6 +56,8 @@ _SAY = {
         "education": "the education the postings ask for",
         "forecast": "a forecast",
         "forecast_why": "the data can't predict; it shows how postings moved between snapshots",
+        "ai_qualified": "{role} postings that list AI skills",
+        "graduate": "postings for new graduates (no experience asked)",
     },
     "zh": {
         "ai_roles": "AI岗位（大模型、NLP、机器学习、计算机视觉、语音、AI基础设施、AI工程）",
@@ -75,6 +77,8 @@ _SAY = {
         "education": "职位要求的学历",
         "forecast": "预测",
         "forecast_why": "数据无法预测未来，只能显示不同时期快照中职位的变化",
+        "ai_qualified": "要求AI技能的{role}职位",
+        "graduate": "面向应届生的职位（不要求经验）",
     },
 }
 
@@ -91,6 +95,7 @@ class Part:
     meaning: str
     reason: str = ""
     term: str = ""  # a job-title word this part filters on (checked against the data by the planner)
+    topic: bool = False  # a topic the data holds nothing on (age, visas...): a reason to decline
 
     @property
     def used(self) -> bool:
@@ -129,6 +134,7 @@ class Plan:
     targets: tuple[str, ...] = ()  # advice: the role families to rank
     target_skills: tuple[str, ...] = ()
     compare_kind: str = ""  # the filter kind the subjects differ in
+    targets_named: bool = False  # advice: the asker named where they aim
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -156,14 +162,16 @@ def _cue(name: str) -> re.Pattern[str]:
     node: Any = _data()["plan"]
     for part in name.split("."):
         node = node[part]
-    words = node["words"] if isinstance(node, dict) and "words" in node else node
-    return vocab.alias_pattern(words)
+    if isinstance(node, dict):
+        node = node["words"] if "words" in node else [w for words in node.values() for w in words]
+    return vocab.alias_pattern(node)
 
 
 def _has(name: str, text: str) -> bool:
     return bool(_cue(name).search(text))
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _AMOUNT = re.compile(
     r"(?P<cur>[$¥€£]\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<mult>[kKwW](?![A-Za-z])|万|千)?"
     r"(?:\s*[-–~到至]\s*(?P<num2>\d+(?:\.\d+)?)\s*(?P<mult2>[kKwW](?![A-Za-z])|万|千)?)?"
@@ -198,6 +206,8 @@ def stated_pays(text: str) -> list[StatedPay]:
             cur = unit = ""
         words = text[start:end].strip()
         near = f"{before} {words} {after}"
+        if _cue("fee").search(after[:10]) or _cue("fee").search(before[-6:]):
+            continue  # "3 万 AI 培训": a course fee, not pay
         foreign = bool(_cue("foreign_currency").search(f"{cur}{unit} {after[:8]}"))
         # "TC: 135K" on an English forum is a yearly package in an unstated currency: not CNY by default.
         if re.search(r"\bTC\b|total comp", before, re.I) and not re.search(r"rmb|cny|yuan|元|万|w\b", near, re.I):
@@ -229,6 +239,47 @@ def _ai_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
         return base, []
     skills = tuple(s for s in base.skills if s != _AI_SKILL)
     return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), _say(query.language, "ai_roles"))]
+
+
+def _title_alias(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """A job name with known title words but no role family of its own ("data scientist" -> 数据科学, data scien)."""
+    hit = _cue("title_aliases").search(text)
+    if not hit:
+        return None
+    key = next(k for k, words in _data()["plan"]["title_aliases"].items()
+               if vocab.alias_key(hit.group(0)) in {vocab.alias_key(w) for w in words})  # fmt: skip
+    return hit.group(0), tuple(_data()["plan"]["title_words"][key])
+
+
+def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
+    """Title words a question's job name carries: a known job name outside the families ("data scientist"),
+    a seniority word on the job ("AI 开发专家", "senior data engineer"), and "AI" on a non-AI role
+    ("AI产品经理": product postings that list AI)."""
+    text, lang = query.text, query.language
+    parts: list[Part] = []
+    alias = _title_alias(text)
+    if alias:
+        words, terms = alias
+        roles = tuple(r for r in base.roles if r != "ml")  # "data scientist" is not every ML posting
+        base = base.with_(roles=roles, title_terms=terms)
+        parts.append(Part(words, _say(lang, "title", term=" / ".join(terms)), term=terms[0]))
+    nouns = "|".join([*_data()["plan"]["job_nouns_zh"], *_data()["plan"]["job_nouns_en"]])
+    for word in _data()["plan"]["seniority"]:
+        pattern = rf"{re.escape(word)}\s*(?:[\w-]+\s*){{0,2}}(?:{nouns})|(?:{nouns})\s*{re.escape(word)}"
+        hit = re.search(pattern, text, re.I) if _CJK.search(word) else re.search(rf"\b{pattern}\b", text, re.I)
+        if hit and (base.roles or base.skills or base.title_terms):
+            base = base.with_(title_terms=(*base.title_terms, word))
+            parts.append(Part(hit.group(0).strip(), _say(lang, "title", term=word), term=word))
+            break
+    qualified = re.search(r"(?:\bAI\b|A\.I\.|人工智能|大模型)\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
+    if qualified and base.roles and base.roles != AI_FAMILIES:
+        role = mentions(qualified.group(1), (), strict_case=False).roles
+        if role and role[0] not in AI_FAMILIES:
+            base = base.with_(roles=(role[0],), skills=(_AI_SKILL,))
+            parts.append(
+                Part(qualified.group(0).strip(), _say(lang, "ai_qualified", role=vocab.role_label(role[0], lang)))
+            )
+    return base, parts
 
 
 def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
@@ -278,7 +329,7 @@ def _unanswerable(text: str, language: str) -> list[Part]:
     for name, topic in _data()["plan"]["unanswerable"].items():
         hit = _cue(f"unanswerable.{name}").search(text)
         if hit:
-            parts.append(Part(hit.group(0), name, topic["reason"][language]))
+            parts.append(Part(hit.group(0), name, topic["reason"][language], topic=True))
     return parts
 
 
@@ -305,10 +356,16 @@ def _education_levels(text: str) -> tuple[str, ...]:
 _CLAUSE_END = re.compile(r"[.?!。？！；;\n]")
 
 
-def _side(found: Any) -> dict[str, tuple[Any, ...]]:
-    """What one side of a comparison names: places, companies, boards, and its job (role families, else skills)."""
-    side = {k: tuple(getattr(found, k)) for k in ("cities", "companies", "sources") if getattr(found, k)}
-    if found.roles:
+def _side(found: Any, text: str) -> dict[str, Any]:
+    """What one side of a comparison names: places, companies, boards, and its job (a job name's title words,
+    else role families, else skills)."""
+    side: dict[str, Any] = {
+        k: tuple(getattr(found, k)) for k in ("cities", "companies", "sources") if getattr(found, k)
+    }
+    alias = _title_alias(text)
+    if alias:
+        side["job"] = ("title_terms", alias[1])
+    elif found.roles:
         side["job"] = ("roles", tuple(found.roles))
     elif found.skills:
         side["job"] = ("skills", tuple(found.skills))
@@ -318,7 +375,7 @@ def _side(found: Any) -> dict[str, tuple[Any, ...]]:
 def _with_side(base: Filters, side: dict[str, Any], kind: str) -> Filters:
     if kind == "job":
         name, values = side["job"]
-        return base.with_(**{"roles": (), "skills": (), name: values})
+        return base.with_(**{"roles": (), "skills": (), "title_terms": (), name: values})
     return base.with_(**{kind: side[kind]})
 
 
@@ -331,7 +388,7 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
         left = _CLAUSE_END.split(text[: hit.start()])[-1]
         right = _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]
         a, b = mentions(left, companies, strict_case=False), mentions(right, companies, strict_case=False)
-        sides = [_side(a), _side(b)]
+        sides = [_side(a, left), _side(b, right)]
         for kind, words in _data()["plan"]["all_of_kind"].items():
             if vocab.alias_pattern(words).search(right) and sides[0].get(kind):
                 return base.with_(**{kind: sides[0][kind]}), base.with_(**{kind: ()}), kind
@@ -365,7 +422,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     parts: list[Part] = []
     base, found = _ai_jobs(query, base)
     parts += found
-    if not base.roles and not base.skills and not base.companies:
+    base, found = _named_titles(query, base)
+    parts += found
+    if not base.roles and not base.skills and not base.companies and not base.title_terms:
         base, found = _title_terms(query, base)
         parts += found
     parts += _unanswerable(text, lang)
@@ -407,7 +466,11 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "pay_position"
     experience = _experience(text)
-    if experience is not None:
+    graduate = _cue("graduate").search(text)
+    if experience is None and graduate and (placed or measure in ("salary", "count") or _asks_pay(text)):
+        base = base.with_(experience_years=(0, 0))
+        parts.append(Part(graduate.group(0), _say(lang, "graduate")))
+    elif experience is not None:
         if measure in ("salary", "pay_position") or intent == "figure" or _asks_pay(text):
             base = base.with_(experience_years=experience)
             low, high = experience
@@ -417,13 +480,18 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             parts.append(Part(_say(lang, "experience"), _say(lang, "experience"), _say(lang, "experience_why")))
     education_asked = _has("education", text)
     levels = _education_levels(text)
-    if education_asked and _has("requirement", text) and not placed and not _asks_pay(text):
+    # A degree is asked about when a clause names one together with a need ("do I need a Master's?"); a degree
+    # in a self-description ("民办本科教职…培训值得报吗") is not.
+    degree_asked = any(_has("education", c) and _has("requirement", c) for c in re.split(r"[,，。.;；!！?？\n]", text))
+    if education_asked and degree_asked and not placed and not _asks_pay(text):
         switching = False  # "to work in ML, should I do a PhD?" asks about the degree, not about moving
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
         if levels:
             parts.append(Part(", ".join(levels), _say(lang, "education")))
     elif education_asked and levels:
         extra.append("education")
+    if placed and _has("level", text):
+        extra.append("level")  # "年薪30w该达到什么水平": what postings paying that much ask for
     if _has("salary_asked", text) and measure in (None, "count"):
         measure = "salary"
         intent = "figure" if intent in ("fact", "figure") else intent
@@ -443,6 +511,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         subjects = (first, second)
         intent = "comparison"
         measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
+        if _has("learn", text) and not _asks_pay(text):
+            measure = "count"  # "learn X or Y?": how many postings ask for each
         if compare_kind == "skills":
             measure = "share"
     elif intent == "comparison" or (choosing and not switching and intent in ("advice", "fact") and _two_of(base)[1]):
@@ -452,12 +522,16 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
             if compare_kind == "skills":
                 measure = "share"
+            elif _has("learn", text) and not _asks_pay(text):
+                measure = "count"
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
+    named_targets = False
     named = bool(base.roles or base.skills or base.cities or base.title_terms or base.companies)
     asked = _last_clause(text)
     closing = [p for p in parts if not p.used and p.words and p.words in asked]
-    if closing and not placed and not _measure_cue(asked) and intent not in ("comparison",):
+    planned = measure in ("education", "top_skills", "share", "pay_position") or intent == "comparison"
+    if closing and not placed and not _measure_cue(asked) and not planned:
         # The question's own ask is about what the data lacks ("…有可能落户上海吗"): decline, naming why.
         intent = "decline"
     elif intent == "advice":
@@ -469,7 +543,12 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             # "pivot from the current position as a Java developer": what follows "from" is where they are.
             rest = text[cue.start() :]
             source = re.search(r"\bfrom\b|从", rest)
-            aim, came = (rest[: source.start()], _CLAUSE_END.split(rest[source.end() :])[0]) if source else (rest, "")
+            aim, came = rest, ""
+            if source:
+                tail = _CLAUSE_END.split(rest[source.end() :])[0]
+                to = re.search(r"\b(?:to|into|towards?)\b|到|转", tail)  # "from Embedded SWE to ML expert"
+                came = tail[: to.start()] if to else tail
+                aim = rest[: source.start()] + (" " + tail[to.end() :] if to else "")
             before = mentions(text[: cue.start()] + " " + came, companies, strict_case=False)
             after = mentions(aim, companies, strict_case=False)
             origin = {*before.roles} | ({profile.role} - set(after.roles))
@@ -477,8 +556,10 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             if not after.roles:
                 targets = tuple(r for r in query.roles if r not in origin)
             stated = set(profile.skills) | set(mentions(came, companies, strict_case=False).skills)
-            target_skills = tuple(s for s in (after.skills or query.skills) if s not in stated and not after.roles)
+            stated |= set(before.skills)
+            target_skills = tuple(s for s in after.skills if s not in stated and not after.roles)
             target_skills = tuple(s for s in target_skills if s != _AI_SKILL)
+            named_targets = bool(targets or target_skills)
             if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
         else:
@@ -501,7 +582,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     return Plan(
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
-        target_skills=target_skills, compare_kind=compare_kind,
+        target_skills=target_skills, compare_kind=compare_kind, targets_named=named_targets,
     )  # fmt: skip
 
 

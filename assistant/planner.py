@@ -73,7 +73,31 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
         wanted = year if plan.period == "this_year" else year - 1
         said["period"] = (plan.period, wanted, year)
         plan = with_period(plan, wanted)
+    elif year is not None and plan.intent in _CURRENT and not any(s.years or s.sources for s in plan.subjects):
+        plan, said = _recent(db, plan, year, said)
     return plan, said
+
+
+#: Intents whose figures describe the market as it is: they use the recent snapshots when they can.
+_CURRENT = ("figure", "comparison", "guidance")
+#: How many years back from the newest data count as "recent".
+RECENT_YEARS = 3
+
+
+def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:
+    """Figures about the market "now" come from the recent snapshots (the newest `RECENT_YEARS` years), not pooled
+    with boards scraped years earlier: when every subject has at least `THIN` recent postings, the subjects are
+    narrowed to those years and the answer says how many older postings were left out."""
+    recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1))
+    narrowed = tuple(s.with_(years=recent) for s in plan.subjects)
+    counts = [fig.count(db, s)[0].n for s in narrowed]
+    if not plan.subjects or min(counts) < fig.THIN:
+        return plan, said
+    older = sum(fig.count(db, s)[0].n for s in plan.subjects) - sum(counts)
+    if older <= 0:
+        return plan, said
+    said["recent"] = (recent[0], recent[-1], older)
+    return replace(plan, subjects=narrowed), said
 
 
 _NO_TITLE = {"en": "no posting title contains “{term}”", "zh": "没有职位名称包含“{term}”"}
@@ -135,6 +159,11 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                 blocks.append(Block("salary", subject, salary, examples))
             blocks.append(Block("count", subject, fig.count(db, subject), examples))
         for extra in plan.extra_measures:
+            if extra == "level" and plan.pays:
+                above = subject.with_(pay_min=min(plan.pays))
+                ranking = fig.top(db, above, "experience", limit=6)
+                if ranking:
+                    blocks.append(Block("experience", above, ranking, [], {"dimension": "experience"}))
             if extra == "education":
                 ranking = fig.top(db, subject, "education", limit=8)
                 if ranking:
@@ -189,7 +218,8 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
         # A passage is quoted only when it shares at least two distinctive words with the question (after the
         # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
         wanted = _distinctive_terms(f"{query.text} {gloss(query)}")
-        found = [e for e in found if len(wanted & set(tokenize(e.text))) >= MIN_SHARED_TERMS]
+        needed = min(MIN_SHARED_TERMS, len(wanted))
+        found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
     return found
 
 
@@ -229,8 +259,12 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     rows: list[AdviceRow] = []
     subjects = [(role, Filters(roles=(role,))) for role in (() if plan.target_skills and not plan.targets else targets)]
     subjects += [(skill, Filters(skills=(skill,))) for skill in plan.target_skills]
+    newest = fig.newest_year(db)
+    recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1)) if newest else ()
     for role, subject in subjects:
         subject = subject.with_(cities=(city,) if use_city and city else ())
+        if recent and fig.count(db, subject.with_(years=recent))[0].n >= fig.THIN:
+            subject = subject.with_(years=recent)  # the market now, as for figures
         counted = fig.count(db, subject)[0]
         if not counted.value:
             continue
@@ -270,7 +304,7 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     if use_city and city:
         known = canonical_city(city)
         where = f" in {city}" if lang == "en" else f"（{known.zh if known else city}）"
-    if plan.targets or plan.target_skills:
+    if plan.targets_named:
         names = [role_label(r, lang) for r in plan.targets] + list(plan.target_skills)
         toward = (" / ".join(names) + " roles") if lang == "en" else ("、".join(names) + "岗位")
     else:

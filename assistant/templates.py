@@ -35,7 +35,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "articles_filtered": set(),
     "postings_filtered": set(),
     "advice_intro": {"current", "pay", "where", "toward"},
-    "advice_row": {"rank", "role", "count", "median", "uplift", "overlap", "gap", "cites"},
+    "advice_row": {"rank", "role", "count", "thin", "median", "uplift", "overlap", "gap", "cites"},
     "advice_steps": set(),
     "pay_position": {"pay", "below", "above", "subject", "median", "n", "thin", "cites"},
     "top_pay": {"subject", "dimension", "min_n", "items", "thin", "cites"},
@@ -48,6 +48,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "guidance_note": set(),
     "period_resolved": {"words", "year", "newest"},
     "fact_none": set(),
+    "recent_only": {"first", "last", "older"},
 }
 
 

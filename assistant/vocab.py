@@ -286,7 +286,7 @@ def skill_label(name: str, lang: str = "en") -> str:
     if lang != "zh":
         return name
     aliases = _skill_index().aliases.get(name, ())
-    return next((a for a in aliases if _CJK.search(a)), name)
+    return next((a for a in aliases if _CJK.search(a) and not re.search(r"[A-Za-z]", a)), name)
 
 
 def find_skills(text: str) -> tuple[str, ...]:

@@ -78,7 +78,11 @@ def subject(filters: Filters, lang: str) -> str:
         named = roles + skills + [f"职位名含{t}" for t in titles]
         what = "、".join(named) + ("岗位" if named else "所有职位")
         where = "、".join(cities)
-        tail = "".join(f"，{y}年" for y in filters.years) + "".join(f"（{_source(s, lang)}）" for s in filters.sources)
+        tail = (
+            f"，{_years(filters.years)}年"
+            if filters.years
+            else "" + "".join(f"（{_source(s, lang)}）" for s in filters.sources)
+        )
         tail += _conditions(filters, lang)
         company = "".join(f"{c}的" for c in filters.companies)
         return f"{where}{company}{what}{tail}"
@@ -92,7 +96,7 @@ def subject(filters: Filters, lang: str) -> str:
     if cities:
         text += " in " + ", ".join(cities)
     if filters.years:
-        text += ", " + ", ".join(str(y) for y in filters.years)
+        text += ", " + _years(filters.years)
     if filters.sources:
         text += " (" + ", ".join(filters.sources) + ")"
     return text + _conditions(filters, lang)
@@ -104,6 +108,14 @@ _EDUCATION = {
     "zh": {"any": "学历不限", "secondary": "高中/中专", "college": "大专", "bachelor": "本科", "master": "硕士",
            "phd": "博士"},
 }  # fmt: skip
+
+
+def _years(years: tuple[int, ...]) -> str:
+    """2023, 2024, 2025 as 2023–2025; other sets listed."""
+    ordered = sorted(years)
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}–{ordered[-1]}"
+    return ", ".join(str(y) for y in ordered)
 
 
 def _source(name: str, lang: str) -> str:
@@ -122,7 +134,9 @@ def _conditions(filters: Filters, lang: str) -> str:
     if filters.education:
         names = [_EDUCATION[lang][e] for e in filters.education]
         out += f", asking for {' or '.join(names)}" if lang == "en" else f"，要求{'或'.join(names)}"
-    if filters.experience_years is not None:
+    if filters.experience_years == (0, 0):
+        out += ", for new graduates (no experience asked)" if lang == "en" else "，面向应届生（不要求经验）"
+    elif filters.experience_years is not None:
         low, high = filters.experience_years
         span = f"{low}+" if high >= 99 else f"{low}–{high}"
         out += f", asking for {span} years of experience" if lang == "en" else f"，要求 {span} 年经验"
@@ -351,6 +365,9 @@ def _reading_lines(findings: Findings) -> list[str]:
     described = describe_plan(plan, lang)
     if described:
         lines.append(render(lang, "read_as", plan=described))
+    if "recent" in findings.resolved:
+        first, last, older = findings.resolved["recent"]
+        lines.append(render(lang, "recent_only", first=first, last=last, older=f"{older:,}"))
     if "period" in findings.resolved:
         period, year, newest = findings.resolved["period"]
         said = {"this_year": ("this year", "今年"), "last_year": ("last year", "去年")}[period][lang == "zh"]
@@ -365,7 +382,7 @@ def _reading_lines(findings: Findings) -> list[str]:
 
 def _decline(findings: Findings) -> str:
     plan, lang = findings.plan, findings.language
-    reasons = [p.reason for p in plan.unused()] if plan else []
+    reasons = [p.reason for p in plan.unused() if p.topic] if plan else []
     why = ""
     if reasons:
         why = (": " + "; ".join(dict.fromkeys(reasons))) if lang == "en" else ("：" + "；".join(dict.fromkeys(reasons)))
@@ -404,6 +421,7 @@ def compose(findings: Findings) -> Answer:
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 median=_money(row.median), uplift=uplift, overlap=have, gap=gap, cites=cite.marks(row.examples),
+                thin=render(lang, "thin") if row.count < THIN else "",
             ))  # fmt: skip
     if findings.intent == "comparison":
         verdict = _verdict(findings.blocks, lang)

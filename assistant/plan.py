@@ -492,7 +492,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         extra.append("education")
     if placed and _has("level", text):
         extra.append("level")  # "年薪30w该达到什么水平": what postings paying that much ask for
-    if _has("salary_asked", text) and measure in (None, "count"):
+    if (_has("salary_asked", text) or _WHAT_MAKE.search(text)) and measure in (None, "count"):
         measure = "salary"
         intent = "figure" if intent in ("fact", "figure") else intent
     if measure and measure.startswith("top_") and _has("rank_by_pay", text) and measure != "top_skills":
@@ -524,6 +524,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 measure = "share"
             elif _has("learn", text) and not _asks_pay(text):
                 measure = "count"
+    if intent == "comparison" and len(subjects) < 2:
+        intent = "figure"  # nothing left to compare ("AI" and "maths" named together are one population)
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
     named_targets = False
@@ -577,8 +579,17 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     if intent == "fact" and (hit := _cue("prediction").search(text)) and named:
         intent, measure = "trend", None  # what the data can say about a forecast: how demand moved
         parts.append(Part(hit.group(0).strip(), _say(lang, "forecast"), _say(lang, "forecast_why")))
+    extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
+    if (intent in ("fact", "figure", "guidance") and _has("requirement", asked) and base.roles and extra_skills
+            and measure not in ("education", "pay_position", "top_skills")):  # fmt: skip
+        # "人工智能真的需要大量数学么": the share of that role's postings that list the skill.
+        subjects, intent, measure, compare_kind = (base.with_(skills=extra_skills),), "figure", "share", "skill_in_role"
+    if intent == "guidance" and _asks_pay(text):
+        intent, measure = "figure", "salary"  # "what salary should I be earning": a pay question, not a decision
     if intent == "guidance":
         measure = measure if measure in ("education", "pay_position", "share") else "salary"
+    if intent in ("figure", "guidance") and subjects == (Filters(),) and any(p.topic for p in parts) and not placed:
+        intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
     return Plan(
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
@@ -601,8 +612,11 @@ def _cue_measure(name: str) -> re.Pattern[str]:
     return vocab.alias_pattern(_data()["measures"][name])
 
 
+_WHAT_MAKE = re.compile(r"\b(?:what|how much)\s+(?:do|does|can|would|will|could)\b[^?.]*\bmake\b", re.I)
+
+
 def _asks_pay(text: str) -> bool:
-    return bool(_has("salary_asked", text) or re.search(r"salary|pay\b|薪|工资", text, re.I))
+    return bool(_has("salary_asked", text) or _WHAT_MAKE.search(text) or re.search(r"salary|pay\b|薪|工资", text, re.I))
 
 
 def _compare_measure(text: str) -> str:

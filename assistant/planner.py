@@ -120,6 +120,12 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
     if len(ranked) == 1:
         measure = "salary"
     for subject in plan.subjects:
+        if _missing(db, subject) and subject.experience_years is not None:
+            wider = subject.with_(experience_years=None)
+            if not _missing(db, wider):
+                # No posting asks for that much experience: say so, and give the figures without that condition.
+                blocks.append(Block("no_postings_wider", subject))
+                subject = wider
         if _missing(db, subject):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db, plan.language)}))
             continue
@@ -184,7 +190,9 @@ def _share_blocks(db: fig.SQL, plan: Plan, subject: Filters, examples: list[Any]
             blocks.append(Block("share", subject, [share], [], {"whole": whole, "of_paid": True}))
         return blocks
     whole = subject.with_(roles=(), skills=()) if plan.compare_kind != "skills" else subject.with_(skills=())
-    if plan.compare_kind == "skills" and plan.query.roles:
+    if plan.compare_kind == "skill_in_role":
+        whole = subject.with_(skills=())
+    elif plan.compare_kind == "skills" and plan.query.roles:
         whole = subject.with_(skills=(), roles=plan.query.roles)
         subject = subject.with_(roles=plan.query.roles)
     if whole == subject:

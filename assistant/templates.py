@@ -49,6 +49,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "period_resolved": {"words", "year", "newest"},
     "fact_none": set(),
     "recent_only": {"first", "last", "older"},
+    "no_postings_wider": {"what"},
 }
 
 

@@ -16,7 +16,7 @@ from assistant.plan import AI_FAMILIES, Plan
 from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
-from assistant.vocab import canonical_city, role_families, role_label, skill_label, source_label
+from assistant.vocab import canonical_city, role_families, role_family, role_label, skill_label, source_label
 
 _DIMENSION = {
     "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
@@ -72,7 +72,8 @@ def subject(filters: Filters, lang: str) -> str:
     if filters.roles == AI_FAMILIES:
         roles = ["AI" if lang == "en" else "AI"]
     cities = [_city(c, lang) for c in filters.cities]
-    skills = [skill_label(x, lang) for x in filters.skills] if not filters.roles else []
+    # A role's own skill ("NLP roles" listing NLP) goes unsaid; another skill narrows it and is named.
+    skills = [skill_label(x, lang) for x in filters.skills if not filters.roles or role_family(x) not in filters.roles]
     titles = [f"“{t}”" for t in filters.title_terms]
     if lang == "zh":
         named = roles + skills + [f"职位名含{t}" for t in titles]
@@ -177,6 +178,8 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     marks = cite.marks(block.examples)
     if block.kind == "unknown_place":
         return [render(lang, "unknown_place", place=block.extra["place"])]
+    if block.kind == "no_postings_wider":
+        return [render(lang, "no_postings_wider", what=subj)]
     if block.kind == "no_postings":
         return [render(lang, "no_postings", what=subj, coverage=block.extra.get("coverage", ""))]
     if block.kind == "count":
@@ -204,8 +207,8 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
                        thin=thin, cites=marks)]  # fmt: skip
     if block.kind == "share":
         fig = block.figures[0]
-        whole = subject(block.extra["whole"], lang) if block.extra["whole"] != Filters() else (
-            "all" if lang == "en" else "全部")  # fmt: skip
+        whole = subject(block.extra["whole"], lang)
+        whole = whole[0].lower() + whole[1:] if whole.startswith("All postings") else whole
         if block.extra.get("of_paid"):
             return [render(lang, "share_paid", value=fig.value, n=f"{fig.n:,}", whole=whole, cites=marks)]
         if block.subject.roles and block.subject.skills:

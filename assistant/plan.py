@@ -210,7 +210,7 @@ def stated_pays(text: str) -> list[StatedPay]:
             continue  # "3 万 AI 培训": a course fee, not pay
         foreign = bool(_cue("foreign_currency").search(f"{cur}{unit} {after[:8]}"))
         # "TC: 135K" on an English forum is a yearly package in an unstated currency: not CNY by default.
-        if re.search(r"\bTC\b|total comp", before, re.I) and not re.search(r"rmb|cny|yuan|元|万|w\b", near, re.I):
+        if re.search(r"\bTC\b|total comp", before, re.I) and not re.search(r"rmb|cny|yuan|元|万|\d\s*w\b", near, re.I):
             foreign = True
         ctx_before = before[-8:]
         period = "month"
@@ -224,9 +224,9 @@ def stated_pays(text: str) -> list[StatedPay]:
         if monthly is not None and not 1000 <= monthly <= 1_000_000:
             continue
         bound = ""
-        if _cue("above").search(before[-8:]) or re.match(r"\s*(?:以上|\+|or more|plus)", after, re.I):
+        if _cue("above").search(before[-14:]) or re.match(r"\s*(?:以上|\+|or more|plus)", after, re.I):
             bound = "above"
-        elif _cue("below").search(before[-8:]) or re.match(r"\s*(?:以下|以内|or less)", after, re.I):
+        elif _cue("below").search(before[-14:]) or re.match(r"\s*(?:以下|以内|or less)", after, re.I):
             bound = "below"
         found.append(StatedPay(words, round(monthly, 2) if monthly else None, period, bound))
     return found
@@ -324,8 +324,14 @@ def _known(words: str) -> bool:
     return bool(found.roles or found.skills or found.cities) or _stop(words)
 
 
+_AGE = re.compile(r"\b(?:I'm|I am|aged?)\s+(\d{2})\b(?!\s*(?:k\b|w\b|years? of|yrs|万|千|%))", re.I)
+
+
 def _unanswerable(text: str, language: str) -> list[Part]:
     parts = []
+    if (age := _AGE.search(text)) and 16 <= int(age.group(1)) <= 70:
+        topic = _data()["plan"]["unanswerable"]["age"]
+        parts.append(Part(age.group(0), "age", topic["reason"][language], topic=True))
     for name, topic in _data()["plan"]["unanswerable"].items():
         hit = _cue(f"unanswerable.{name}").search(text)
         if hit:
@@ -502,7 +508,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     if len(placed) >= 2 and len(base.cities) == len(placed):
         # "广州 15k，去上海能拿 20K 吗": each pay is placed in the city written before it.
         subjects, compare_kind = tuple(base.with_(cities=(c,)) for c in base.cities), "cities"
-    choosing = query.intent == "comparison" or _has("choice", text)
+    choosing = query.intent == "comparison" or _has("choice", text) or _has("all_of_kind", text)
     split = _split_sides(text, base, companies) if choosing else None
     if compare_kind:
         pass
@@ -569,6 +575,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             measure = "salary"
     elif intent in ("fact", "figure", "guidance") and _has("opinion", text) and not placed and not _measure_cue(text):
         intent = "decline"
+    extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
+    if base.roles and extra_skills:
+        needs_skills = False  # "must a PM know Python": one named skill's share, below
     if intent in ("fact", "guidance", "figure") and needs_skills and (named or (query.profile and query.profile.role)):
         # "我是AI产品经理，必须掌握AI技术吗": the skills the postings of that role list.
         if not named and query.profile and query.profile.role:
@@ -579,7 +588,6 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     if intent == "fact" and (hit := _cue("prediction").search(text)) and named:
         intent, measure = "trend", None  # what the data can say about a forecast: how demand moved
         parts.append(Part(hit.group(0).strip(), _say(lang, "forecast"), _say(lang, "forecast_why")))
-    extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
     if (intent in ("fact", "figure", "guidance") and _has("requirement", asked) and base.roles and extra_skills
             and measure not in ("education", "pay_position", "top_skills")):  # fmt: skip
         # "人工智能真的需要大量数学么": the share of that role's postings that list the skill.

@@ -51,9 +51,11 @@ class Settings:
     """How all-MiniLM-L6-v2 or a local folder runs: `onnx-int8` (fastest, cosine 0.99 to fp32), `onnx`
     (fp32) or `torch`. use-multilingual-v3 always runs in numpy."""
 
-    embedding_threads: int = 0
-    """BLAS threads of the numpy encoder (use-multilingual-v3); 0: one per CPU core this process may use,
-    at most 4. On 2 cores, 2 threads embed posting summaries at ~255 texts/s against ~200 with one."""
+    embedding_threads: int = 1
+    """BLAS threads of the numpy encoder (use-multilingual-v3); 0: one per CPU core, at most 4. One is the
+    default: on an idle 2-core machine a second thread adds a quarter (255 against 200 texts/s) for twice
+    the CPU time, and beside any other busy process (a server, another ingest) it spins and collapses
+    (10-14 against 41 texts/s, measured under load)."""
 
     model_cache: Path = field(default_factory=_default_cache)
     """Where the ONNX export of the model is kept between runs."""

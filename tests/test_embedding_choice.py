@@ -65,7 +65,7 @@ def test_a_model_folder_takes_the_place_of_the_name(tmp_path: Path) -> None:
     assert identity.version.startswith("folder ") and identity.dimension is None
 
 
-def test_use_is_loaded_with_one_thread_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_use_runs_one_blas_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[int] = []
 
     class Stub(embeddings.Embedder):
@@ -77,8 +77,8 @@ def test_use_is_loaded_with_one_thread_per_core(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(embeddings, "_EMBEDDERS", {})
     first = embeddings.get_embedder(Settings())
     assert embeddings.get_embedder(Settings()) is first  # loaded once per process
-    embeddings.get_embedder(Settings(embedding_threads=1))
-    assert made == [max(1, min(len(os.sched_getaffinity(0)), 4)), 1]
+    embeddings.get_embedder(Settings(embedding_threads=0))
+    assert made == [1, max(1, min(len(os.sched_getaffinity(0)), 4))]
 
 
 def test_a_mismatch_names_both_models_their_versions_and_the_fix(tmp_path: Path) -> None:

@@ -44,18 +44,29 @@ class CareerAssistant:
     """
 
     def __init__(
-        self, store: str | Path | None = None, settings: Settings | None = None, chat_model: Any = None
+        self,
+        store: str | Path | None = None,
+        settings: Settings | None = None,
+        chat_model: Any = None,
+        plan_with_model: bool = False,
     ) -> None:
         """Open a store.
 
         Args:
             store: the store folder (default: settings, then ./vectorstore).
             settings: all other settings; `Settings.from_env()` when omitted.
+            plan_with_model: with a chat model, let it propose each question's plan (validated; the rules'
+                plan is used when it names anything the data does not know).
             chat_model: any LangChain chat model to phrase answers (optional); its numbers are checked
                 against the findings and an answer that invents one falls back to the default writer.
         """
         settings = settings or Settings.from_env()
         self.chat_model = chat_model
+        self._propose: Any = None
+        if chat_model is not None and plan_with_model:
+            from assistant.llm import llm_planner
+
+            self._propose = llm_planner(chat_model)
         if store is not None:
             settings = settings.with_(store=Path(store))
         self.settings = settings
@@ -100,7 +111,10 @@ class CareerAssistant:
             previous = understand(turn, previous, self.corpus.companies)
         query = understand(inputs["question"], previous, self.corpus.companies)
         query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
-        plan, resolved = resolve(self.corpus, make_plan(query, self.corpus.companies))
+        plan = make_plan(query, self.corpus.companies)
+        if self._propose is not None:
+            plan = self._propose(plan)
+        plan, resolved = resolve(self.corpus, plan)
         profile = _profile(inputs.get("profile"), plan.query)
         return {"query": query, "plan": plan, "resolved": resolved, "profile": profile, "left_out": left_out}
 

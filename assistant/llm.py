@@ -1,12 +1,16 @@
-"""An optional writer that phrases the answer with any LangChain chat model, and checks its numbers.
+"""Optional chat-model steps: a planner that proposes the typed plan, and a writer that phrases the answer.
 
-The chat model sees only the findings the default writer would use. Every number in its reply must be
-one of the numbers in those findings (figures, the default answer, the quoted sources); a reply that
-invents one is not shown: the default answer is returned instead and the reason is logged.
+Both are checked. The planner's JSON becomes a `Plan` only when every value is one the data knows (intents,
+measures, role families, cities, skills, plausible pays); anything else falls back to the rules' plan, and
+the parts the rules found unusable stay named either way. Figures are still computed with SQL. The writer
+sees only the findings the default writer would use; every number in its reply must be one of the numbers
+in those findings (figures, the default answer, the quoted sources); a reply that invents one is not shown:
+the default answer is returned instead and the reason is logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import string
@@ -17,8 +21,10 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from assistant import vocab
 from assistant.errors import RuntimeFailure
-from assistant.schema import Answer
+from assistant.plan import INTENTS, MEASURES, Plan
+from assistant.schema import EDUCATION_LEVELS, Answer, Filters
 from assistant.templates import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -85,3 +91,119 @@ def llm_writer(chat_model: BaseChatModel, default_writer: Runnable[Any, Answer])
         return replace(grounded, text=text.strip())
 
     return RunnableLambda(write, name="llm_write")
+
+
+PLAN_FIELDS = {"roles", "language", "question"}
+_LIST_FIELDS = ("cities", "roles", "skills", "companies", "years", "title_terms", "education")
+
+
+@cache
+def plan_prompt() -> str:
+    """`prompts/llm_plan.txt`, checked for exactly its placeholders."""
+    text = (PROMPTS_DIR / "llm_plan.txt").read_text(encoding="utf-8")
+    used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+    if used != PLAN_FIELDS:
+        raise RuntimeFailure(f"llm_plan.txt uses {sorted(used)}, expected {sorted(PLAN_FIELDS)}")
+    return text
+
+
+class PlanRejected(ValueError):
+    """The chat model's plan names something the data does not know; the rules' plan is used."""
+
+
+def _subject(raw: Any) -> Filters:
+    if not isinstance(raw, dict):
+        raise PlanRejected(f"a subject must be an object, got {raw!r}")
+    unknown = set(raw) - {*_LIST_FIELDS, "pay_min", "pay_max", "experience_years"}
+    if unknown:
+        raise PlanRejected(f"unknown subject fields {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for name in _LIST_FIELDS:
+        given = raw.get(name) or []
+        if not isinstance(given, list):
+            raise PlanRejected(f"{name} must be a list, got {given!r}")
+        values[name] = tuple(given)
+    cities = []
+    for name in values["cities"]:
+        city = vocab.canonical_city(str(name))
+        if city is None:
+            raise PlanRejected(f"unknown city {name!r}")
+        cities.append(city.name)
+    values["cities"] = tuple(cities)
+    if bad := [r for r in values["roles"] if r not in vocab.role_families()]:
+        raise PlanRejected(f"unknown role families {bad}")
+    skills = [next(iter(vocab.find_skills(str(x))), None) for x in values["skills"]]
+    if None in skills:
+        raise PlanRejected(f"unknown skills in {values['skills']}")
+    values["skills"] = tuple(dict.fromkeys(str(x) for x in skills))
+    if bad := [e for e in values["education"] if e not in EDUCATION_LEVELS]:
+        raise PlanRejected(f"unknown education levels {bad}")
+    if not all(isinstance(y, int) and 1990 <= y <= 2100 for y in values["years"]):
+        raise PlanRejected(f"years must be whole years, got {values['years']}")
+    for bound in ("pay_min", "pay_max"):
+        value = raw.get(bound)
+        if value is not None and not (isinstance(value, int | float) and 500 <= value <= 1_000_000):
+            raise PlanRejected(f"{bound} {value!r} is not a monthly pay in CNY")
+        values[bound] = float(value) if value is not None else None
+    experience = raw.get("experience_years")
+    if experience is not None:
+        if not (isinstance(experience, list) and len(experience) == 2 and all(isinstance(v, int) for v in experience)):
+            raise PlanRejected(f"experience_years must be [low, high], got {experience!r}")
+        values["experience_years"] = (experience[0], experience[1])
+    return Filters(**values)
+
+
+def plan_from_json(text: str, rules: Plan) -> Plan:
+    """The chat model's plan, validated; its parts the rules' (what could not be used stays named).
+
+    Raises:
+        PlanRejected: not one JSON object, or a value the data does not know.
+    """
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        raise PlanRejected("no JSON object in the reply")
+    try:
+        raw = json.loads(match.group(0))
+    except json.JSONDecodeError as exc:
+        raise PlanRejected(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PlanRejected("the plan must be a JSON object")
+    intent, measure = raw.get("intent"), raw.get("measure")
+    if intent not in INTENTS:
+        raise PlanRejected(f"unknown intent {intent!r}")
+    if measure is not None and measure not in MEASURES:
+        raise PlanRejected(f"unknown measure {measure!r}")
+    rank_by = raw.get("rank_by") or "count"
+    if rank_by not in ("count", "salary"):
+        raise PlanRejected(f"unknown rank_by {rank_by!r}")
+    pays = raw.get("pays") or []
+    if not (isinstance(pays, list) and all(isinstance(p, int | float) and 500 <= p <= 1_000_000 for p in pays)):
+        raise PlanRejected(f"pays must be monthly CNY amounts, got {pays!r}")
+    subjects = tuple(_subject(s) for s in raw.get("subjects") or [{}])
+    if measure == "pay_position" and not pays:
+        raise PlanRejected("pay_position without a pay")
+    return replace(rules, intent=intent, measure=measure, rank_by=rank_by, pays=tuple(float(p) for p in pays),
+                   subjects=subjects)  # fmt: skip
+
+
+def llm_planner(chat_model: BaseChatModel) -> Any:
+    """A function (rules plan -> plan) that asks `chat_model` for the plan and falls back to the rules' plan."""
+
+    def propose(rules: Plan) -> Plan:
+        if rules.intent == "out_of_scope":
+            return rules
+        prompt = plan_prompt().format(
+            roles=", ".join(vocab.role_families()), language="Chinese" if rules.language == "zh" else "English",
+            question=rules.text,
+        )  # fmt: skip
+        try:
+            reply = chat_model.invoke(prompt)
+            text = reply.content if isinstance(reply.content, str) else str(reply.content)
+            return plan_from_json(text, rules)
+        except PlanRejected as exc:
+            log.warning("chat model plan rejected (%s); using the rules' plan", exc)
+        except Exception as exc:  # the model is outside: any failure falls back to the rules
+            log.warning("chat model planner failed (%s); using the rules' plan", exc)
+        return rules
+
+    return propose

@@ -29,6 +29,10 @@ from assistant import vocab
 from assistant.schema import Filters
 from assistant.understand import Profile, Query, _data, _number, mentions
 
+#: What a plan may say it is (see `Plan`).
+INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
+MEASURES = ("count", "salary", "share", "top_cities", "top_companies", "top_skills", "top_titles", "pay_position",
+            "education", "experience")  # fmt: skip
 #: The role families that make up "AI jobs".
 AI_FAMILIES = ("llm", "nlp", "ml", "cv", "speech", "ai_infra", "ai_engineering")
 #: Where a worker usually aims when a switching question names no target role.
@@ -496,6 +500,12 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             parts.append(Part(", ".join(levels), _say(lang, "education")))
     elif education_asked and levels:
         extra.append("education")
+    clauses = [c for c in re.split(r"[,，。;；?？]|\band\b|以及|还有", text) if c.strip()]
+    measured = [m for m in (_measure_of(c) for c in clauses) if m]
+    if intent == "figure" and len(measured) > 1 and measured[0] in ("count", "salary"):
+        # "How many NLP jobs in Beijing, and which cities come next?": each part answered, the first first.
+        measure = measured[0]
+        extra += [m for m in dict.fromkeys(measured[1:]) if m in ("top_cities", "top_companies", "top_skills")]
     if placed and _has("level", text):
         extra.append("level")  # "年薪30w该达到什么水平": what postings paying that much ask for
     if (_has("salary_asked", text) or _WHAT_MAKE.search(text)) and measure in (None, "count"):
@@ -578,6 +588,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
     if base.roles and extra_skills:
         needs_skills = False  # "must a PM know Python": one named skill's share, below
+    needs_skills = needs_skills and "top_skills" not in extra
     if intent in ("fact", "guidance", "figure") and needs_skills and (named or (query.profile and query.profile.role)):
         # "我是AI产品经理，必须掌握AI技术吗": the skills the postings of that role list.
         if not named and query.profile and query.profile.role:
@@ -609,6 +620,10 @@ def _last_clause(text: str) -> str:
     """The question's own ask: its last clause ("…，在深圳还能找得到开发的工作吗" -> "在深圳还能找得到开发的工作吗")."""
     clauses = [c for c in re.split(r"[,，。.;；!！?？\n]+", text) if c.strip()]
     return clauses[-1] if clauses else text
+
+
+def _measure_of(text: str) -> str | None:
+    return next((m for m in _data()["measures"] if _cue_measure(m).search(text)), None)
 
 
 def _measure_cue(text: str) -> bool:

@@ -170,6 +170,11 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                 ranking = fig.top(db, above, "experience", limit=6)
                 if ranking:
                     blocks.append(Block("experience", above, ranking, [], {"dimension": "experience"}))
+            if extra in _DIMENSION:
+                dimension = _DIMENSION[extra]
+                wider = subject.with_(cities=()) if dimension == "city" else subject
+                wider = wider.with_(companies=()) if dimension == "company" else wider
+                blocks.append(Block("top", wider, fig.top(db, wider, dimension), [], {"dimension": dimension}))
             if extra == "education":
                 ranking = fig.top(db, subject, "education", limit=8)
                 if ranking:

@@ -227,3 +227,30 @@ def test_bad_filters_are_named_in_the_error(ca: CareerAssistant, filters: dict[s
     with pytest.raises(UserError, match=message):
         ca.ask("What do NLP engineers earn?", filters=filters)  # type: ignore[arg-type]
     assert ca.ask("What do NLP engineers earn?", filters={"cities": ["北京"]}).figures  # and it carries on
+
+
+def test_a_chat_model_may_plan_and_figures_still_come_from_sql(bundled_store: tuple[Path, str]) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from assistant.figures import rows_behind
+    from assistant.planner import figure_blocks
+
+    plan = (
+        '{"intent": "figure", "measure": "salary", "subjects": [{"cities": ["杭州"], "roles": ["nlp"], '
+        '"years": [2017]}]}'
+    )
+    model = FakeListChatModel(responses=[plan, "not a plan"])
+    ca = CareerAssistant(settings=Settings(store=bundled_store[0]), chat_model=model, plan_with_model=True)
+    try:
+        question = "杭州做自然语言处理的大概什么待遇"
+        planned = ca.plan(question)
+        assert (planned.intent, planned.measure) == ("figure", "salary")
+        assert planned.subjects[0].cities == ("Hangzhou",) and planned.subjects[0].years == (2017,)
+        medians = [f for b in figure_blocks(ca.corpus, planned) for f in b.figures if f.name == "salary_median"]
+        assert medians and medians[0].n > 0
+        header, rows = rows_behind(ca.corpus, medians[0])
+        city, posted = header.index("city"), header.index("posted")
+        assert len(rows) == medians[0].n and all(r[city] == "Hangzhou" and r[posted].year == 2017 for r in rows)
+        assert ca.plan(question).subjects[0].years != (2017,)  # "not a plan": the rules' plan
+    finally:
+        ca.close()

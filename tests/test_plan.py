@@ -118,6 +118,15 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # relative time is resolved later against the data
     ("今年北京的大模型岗位有多少？", {"measure": "count", "period": "this_year"}),
     ("How many NLP jobs were posted last year?", {"period": "last_year"}),
+    # several parts are answered in parts
+    (
+        "How many NLP jobs are there in Beijing, and which cities come next?",
+        {"measure": "count", "extra_measures": ("top_cities",)},
+    ),
+    (
+        "What do LLM engineers earn in Shanghai and which skills do they need?",
+        {"measure": "salary", "extra_measures": ("top_skills",)},
+    ),
     # a course fee is not pay
     ("花 2 万报个大模型培训班值得吗？", {"intent": "decline", "pays": ()}),
 ]
@@ -126,7 +135,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize("question, expected", CASES, ids=[c[0][:40] for c in CASES])
 def test_plan(question: str, expected: dict[str, Any]) -> None:
     plan = plan_of(question)
-    for name in ("intent", "measure", "rank_by", "pays", "targets", "period"):
+    for name in ("intent", "measure", "rank_by", "pays", "targets", "period", "extra_measures"):
         if name in expected:
             assert getattr(plan, name) == expected[name], (name, plan)
     subjects = [expected["subject"]] if "subject" in expected else expected.get("subjects", [])
@@ -177,3 +186,24 @@ def test_company_names_that_are_common_words_do_not_change_how_questions_are_rea
 def test_a_distinctive_company_name_is_still_recognised() -> None:
     plan = plan_of("What does Siemens pay data engineers?", (*COMPANIES, "in", "AI"))
     assert _subject(plan).companies == ("Siemens",)
+
+
+def test_a_chat_models_plan_is_validated_and_the_rules_plan_kept_when_invalid() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from assistant.llm import llm_planner
+
+    rules = plan_of("北京的 NLP 岗位工资多少？")
+    good = (
+        '{"intent": "comparison", "measure": "salary", "subjects": [{"cities": ["北京"], "roles": ["nlp"]}, '
+        '{"cities": ["Shanghai"], "roles": ["nlp"]}]}'
+    )
+    unknown_role = '{"intent": "figure", "measure": "salary", "subjects": [{"roles": ["astronaut"]}]}'
+    unknown_city = '{"intent": "figure", "measure": "salary", "subjects": [{"cities": ["Atlantis"]}]}'
+    silly_pay = '{"intent": "figure", "measure": "pay_position", "pays": [3], "subjects": [{}]}'
+    propose = llm_planner(FakeListChatModel(responses=[good, unknown_role, unknown_city, silly_pay, "no idea"]))
+    planned = propose(rules)
+    assert planned.intent == "comparison"
+    assert [s.cities for s in planned.subjects] == [("Beijing",), ("Shanghai",)]
+    for _ in range(4):
+        assert propose(rules) == rules

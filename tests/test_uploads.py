@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -112,3 +113,44 @@ def test_the_server_refuses_uploads_over_the_size_limit(store: Path, tmp_path: P
         assert post(small) == "200"
     finally:
         demo.close()
+
+
+def test_rows_from_companies_named_like_common_words_do_not_change_other_answers(
+    copy_of_bundled_store: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Company names come from whatever a visitor uploads: three postings each from companies called "in",
+    "AI", "数据" and "start" must not change how anyone else's question is read, nor its figures."""
+    from assistant.api import CareerAssistant
+
+    questions = [
+        "What do NLP engineers earn in Beijing?",
+        "How many AI jobs are there in Shanghai?",
+        "北京的数据分析岗位有多少？",
+        "Do I start with Python or Java?",
+        "Which companies hire the most data engineers?",
+    ]
+    before_store = copy_of_bundled_store("before_common_words")
+    ca = CareerAssistant(settings=Settings(store=before_store))
+    try:
+        before = {q: (ca.plan(q), ca.ask(q).text) for q in questions}
+    finally:
+        ca.close()
+    rows = "".join(f"门店收银员,{company},成都,3k-4k\n" for company in ("in", "AI", "数据", "start") for _ in range(3))
+    upload = tmp_path / "common_words.csv"
+    upload.write_text("title,company,city,salary\n" + rows, encoding="utf-8")
+    store = copy_of_bundled_store("common_words")
+    run = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ingest", str(upload), "--store", str(store)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    ca = CareerAssistant(settings=Settings(store=store))
+    try:
+        assert {"in", "AI", "数据", "start"} <= set(ca.corpus.companies)  # the rows are there to be matched
+        for question in questions:
+            plan, text = before[question]
+            assert ca.plan(question).subjects == plan.subjects, question
+            if "companies" not in question:
+                assert ca.ask(question).text == text, question
+    finally:
+        ca.close()

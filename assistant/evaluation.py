@@ -237,6 +237,8 @@ def grade_figures(figures: Sequence[Figure], expected: Sequence[dict[str, Any]])
             per_entry_n = bool(wanted) and len(wanted[0]) == 3
             ranking = [[f.filters.get(dimension), _num(f.value), *([float(f.n)] if per_entry_n else [])] for f in got]
             wanted = [[r[0], *(float(v) for v in r[1:])] for r in wanted]
+            if not got and not wanted:
+                continue  # no group has enough postings: nothing to rank, and nothing ranked
             if not got:
                 other = [f for f in figures if f.name == name]
                 has = f" (has {name} for {_show(_filter_sets(other[0].filters, (dimension,)))})" if other else ""

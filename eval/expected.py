@@ -39,6 +39,28 @@ docstring of `assistant/figures.py`, the corpus READMEs), what a figure means:
   those, a benefit tag nothing, any other tag itself as written), plus skills in the title. 51job: the
   tags that name vocabulary skills, plus skills in the title.
 
+* **Education.** The board's education text (Zhaopin 学历, 51job ``degree``; when empty, the first tag of
+  the skills list that is an education tag per `skills.json` ``tag_classes``), read as a level: contains
+  博士 → phd, else 硕士/研究生 → master, else 本科 → bachelor, else 大专/专科 → college, else
+  高中/中专/中技/初中 → secondary, else 不限 → any, else unknown (not counted). Lagou states none.
+* **Experience.** Zhaopin 工作经验, 51job ``workYear`` (else the first experience tag), read as the minimum
+  years asked: 应届/在校/无需/无经验/不限/1年以下 → 0, else the first integer in the text.
+* **Newer populations.** ``title_terms``: the title contains one of the terms (case-insensitive);
+  ``pay_min``/``pay_max``: the posting has pay and its midpoint is above/below the bound; ``education``:
+  its level is one of those; ``experience_years`` [low, high]: its minimum years lie in that band.
+* **Newer figures.** ``percent_paying_less``/``more`` for a stated monthly pay: 100 × postings with pay whose
+  midpoint is below/above it ÷ postings with pay (one decimal), n = postings with pay, filters gain
+  ``pay``. ``top_<city|company|title|role>_by_pay``: groups with at least 20 postings with pay, by median
+  pay descending, then postings with pay descending, then name; five long; each entry's value its median
+  and n its postings with pay. ``top_education``/``top_experience``: postings per level (per minimum
+  years), count descending then level (years ascending), eight long, n = postings that state one.
+  ``share_percent`` of a pay-bounded population: its count as a percent of the postings *with pay* under
+  the same filters without the bound; of a role's postings listing a skill (``share_of: roles``): the
+  whole keeps the role and drops the skill.
+* **Questions.** A legacy question gives ``filters`` (and ``compare``: one subject per value); a newer one
+  gives its populations as ``expected_plan.subjects`` and stated pays as ``expected_plan.pays``. ``figure``
+  is one name or a list of names, each computed for every subject.
+
 Run ``python eval/expected.py`` to rewrite `eval/expected.json`; ``--check`` compares instead.
 """
 
@@ -78,7 +100,9 @@ CITIES = {
 _PROVINCE = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省|广西|内蒙古|宁夏|新疆|西藏)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
-FILTER_KEYS = ("cities", "roles", "skills", "companies", "years", "sources")
+FILTER_KEYS = ("cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education",
+               "pay_min", "pay_max", "experience_years")  # fmt: skip
+MIN_RANKED = 20  # a ranking by pay leaves out groups with fewer postings with pay
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,8 @@ class Posting:
     role: str
     skills: frozenset[str]
     ref: str = ""  # file and line, for a person checking a value
+    education: str | None = None  # phd, master, bachelor, college, secondary, any
+    experience: int | None = None  # minimum years asked
 
 
 # ---------------------------------------------------------------- salary
@@ -240,16 +266,41 @@ def _pay(text: str) -> float | None:
     return (found[0] + found[1]) / 2 if found else None
 
 
+def education_level(text: str | None) -> str | None:
+    """The level an education text asks for (see the module docstring); None when not understood."""
+    t = (text or "").strip()
+    for level, words in (("phd", ("博士",)), ("master", ("硕士", "研究生")), ("bachelor", ("本科",)),
+                         ("college", ("大专", "专科")), ("secondary", ("高中", "中专", "中技", "初中")),
+                         ("any", ("不限",))):  # fmt: skip
+        if any(w in t for w in words):
+            return level
+    return None
+
+
+def experience_years(text: str | None) -> int | None:
+    """The minimum years an experience text asks for; None when it names none."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    if re.search(r"应届|在校|无需|无经验|不限|1年以下", t):
+        return 0
+    m = re.search(r"\d+", t)
+    return int(m.group(0)) if m else None
+
+
 def load_postings(root: Path = POSTINGS) -> list[Posting]:
     """Every distinct posting of the bundled corpus, with the fields figures use."""
     roles, skills = Roles(), Skills()
     out: list[Posting] = []
 
     def make(source: str, title: str, company: str, city: str | None, salary: str, year: int | None,
-             tag_skills: list[str], ref: str) -> Posting:  # fmt: skip
+             tag_skills: list[str], ref: str, education: str = "", experience: str = "") -> Posting:  # fmt: skip
         found = set(tag_skills) | set(skills.find(title))
         return Posting(source, title, company.strip() or None, city, _pay(salary), year, roles.family(title),
-                       frozenset(found), ref)  # fmt: skip
+                       frozenset(found), ref, education_level(education), experience_years(experience))  # fmt: skip
+
+    def first_tag(tags: Iterable[str], kind: str) -> str:
+        return next((t.strip().strip("'\"") for t in tags if skills.tag_kind(t.strip().strip("'\"")) == kind), "")
 
     seen: set[str] = set()
     for path in sorted((root / "lagou_2017").glob("*.csv")):
@@ -287,21 +338,27 @@ def load_postings(root: Path = POSTINGS) -> list[Posting]:
                     city = CITIES.get(row["城市"].strip(), row["城市"].strip() or None)
                     tag_skills = skills.from_tags(tags, keep_other=True)
                     salary, company, date = row["薪酬"], row["公司名称"], row["职位更新日期"]
+                    education = row["学历"].strip() or first_tag(tags, "education")
+                    experience = row["工作经验"].strip() or first_tag(tags, "experience")
                 else:
                     title = row["jobName"].strip()
-                    tag_skills = skills.from_tags(re.split(r"[,，、;；|/]+", row["tags"]), keep_other=False)
+                    tags = re.split(r"[,，、;；|/]+", row["tags"])
+                    tag_skills = skills.from_tags(tags, keep_other=False)
                     city, salary, company, date = _city_51job(row["area"]), row["salary"], row["companyName"], \
                         row["issueDate"]  # fmt: skip
+                    education = row["degree"].strip() or first_tag(tags, "education")
+                    experience = row["workYear"].strip() or first_tag(tags, "experience")
                 if title:
                     ref = f"{path.name}:{reader.line_num}"
-                    out.append(make(source, title, company, city, salary, _year(date), tag_skills, ref))
+                    out.append(make(source, title, company, city, salary, _year(date), tag_skills, ref, education,
+                                    experience))  # fmt: skip
     return out
 
 
 # ---------------------------------------------------------------- figures
 
 
-def matches(p: Posting, filters: dict[str, list[Any]]) -> bool:
+def matches(p: Posting, filters: dict[str, Any]) -> bool:
     """Whether a posting is inside the filters (each kind: any of its values; kinds combined with AND)."""
     checks: dict[str, Callable[[Any], bool]] = {
         "cities": lambda v: p.city == v,
@@ -310,19 +367,64 @@ def matches(p: Posting, filters: dict[str, list[Any]]) -> bool:
         "companies": lambda v: p.company is not None and v.casefold() in p.company.casefold(),
         "years": lambda v: p.year == int(v),
         "sources": lambda v: p.source == v,
+        "title_terms": lambda v: v.casefold() in p.title.casefold(),
+        "education": lambda v: p.education == v,
     }
-    return all(any(checks[k](v) for v in values) for k, values in filters.items() if values)
+    for key, values in filters.items():
+        if values is None or values == []:
+            continue
+        if key == "pay_min":
+            if p.pay is None or not p.pay > float(values):
+                return False
+        elif key == "pay_max":
+            if p.pay is None or not p.pay < float(values):
+                return False
+        elif key == "experience_years":
+            low, high = values
+            if p.experience is None or not low <= p.experience <= high:
+                return False
+        elif not any(checks[key](v) for v in values):
+            return False
+    return True
 
 
 def median(values: list[float]) -> float:
     return round(float(statistics.median(values)), 1)
 
 
-def _described(filters: dict[str, list[Any]]) -> dict[str, list[str]]:
-    return {k: [str(v) for v in filters[k]] for k in FILTER_KEYS if filters.get(k)}
+def _money(value: float) -> str:
+    return str(round(float(value)))
 
 
-def figures_for(postings: list[Posting], name: str, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def _described(filters: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k in FILTER_KEYS:
+        value = filters.get(k)
+        if value is None or value == []:
+            continue
+        if k in ("pay_min", "pay_max"):
+            out[k] = [_money(value)]
+        elif k == "experience_years":
+            out[k] = ["{}-{}".format(*value)]
+        else:
+            out[k] = [str(v) for v in value]
+    return out
+
+
+_LABEL: dict[str, Callable[[Posting], Any]] = {
+    "city": lambda p: p.city, "company": lambda p: p.company, "title": lambda p: p.title,
+    "role": lambda p: p.role, "education": lambda p: p.education, "experience": lambda p: p.experience,
+}  # fmt: skip
+
+
+def _whole_of_share(filters: dict[str, Any], share_of: str) -> dict[str, Any]:
+    if share_of == "roles":
+        return {k: v for k, v in filters.items() if k != "skills"}
+    return {k: v for k, v in filters.items() if k not in ("roles", "skills")}
+
+
+def figures_for(postings: list[Posting], name: str, filters: dict[str, Any], pay: float | None = None,
+                share_of: str = "") -> list[dict[str, Any]]:  # fmt: skip
     """The expected figure(s) of one subject: [{"name", "filters", "value", "n"}] or a ranking."""
     chosen = [p for p in postings if matches(p, filters)]
     described = _described(filters)
@@ -331,30 +433,57 @@ def figures_for(postings: list[Posting], name: str, filters: dict[str, list[Any]
     if name == "salary_median":
         pays = [p.pay for p in chosen if p.pay is not None]
         return [{"name": name, "filters": described, "value": median(pays), "n": len(pays)}] if pays else []
+    if name in ("percent_paying_less", "percent_paying_more"):
+        assert pay is not None, "a pay position needs a stated pay"
+        pays = [p.pay for p in chosen if p.pay is not None]
+        if not pays:
+            return []
+        side = sum(1 for v in pays if (v < pay if name == "percent_paying_less" else v > pay))
+        value = round(100 * side / len(pays), 1)
+        return [{"name": name, "filters": {**described, "pay": [_money(pay)]}, "value": value, "n": len(pays)}]
     if name == "share_percent":
-        whole_filters = {k: v for k, v in filters.items() if k not in ("roles", "skills")}
-        whole = [p for p in postings if matches(p, whole_filters)]
+        if filters.get("pay_min") is not None or filters.get("pay_max") is not None:
+            whole_filters = {k: v for k, v in filters.items() if k not in ("pay_min", "pay_max")}
+            whole = [p for p in postings if matches(p, whole_filters) and p.pay is not None]
+        else:
+            whole = [p for p in postings if matches(p, _whole_of_share(filters, share_of))]
         value = round(100 * len(chosen) / len(whole), 1)
         return [{"name": name, "filters": described, "value": value, "n": len(whole)}]
+    if name.startswith("top_") and name.endswith("_by_pay"):
+        dimension = name.removeprefix("top_").removesuffix("_by_pay")
+        groups: dict[str, list[float]] = {}
+        for p in chosen:
+            label = _LABEL[dimension](p)
+            if p.pay is not None and label is not None:
+                groups.setdefault(str(label), []).append(p.pay)
+        rows = [(label, median(v), len(v), float(statistics.median(v))) for label, v in groups.items()
+                if len(v) >= MIN_RANKED]  # fmt: skip
+        rows.sort(key=lambda r: (-r[3], -r[2], r[0]))
+        ranking = [[label, value, n] for label, value, n, _ in rows[:5]]
+        return [{"name": name, "filters": described, "ranking": ranking, "n": None}]
     if name.startswith("top_"):
         dimension = name.removeprefix("top_")
-        counts: Counter[str] = Counter()
+        counts: Counter[Any] = Counter()
+        stating = 0
         for p in chosen:
             if dimension == "skill":
                 counts.update(p.skills)
             else:
-                label = {"city": p.city, "company": p.company, "title": p.title, "role": p.role}[dimension]
+                label = _LABEL[dimension](p)
                 if label is not None:
                     counts[label] += 1
-        ranking = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:5]
-        return [{"name": name, "filters": described, "ranking": [list(r) for r in ranking], "n": len(chosen)}]
+                    stating += 1
+        limit = 8 if dimension in ("education", "experience") else 5
+        ranking = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        n = stating if dimension in ("education", "experience") else len(chosen)
+        return [{"name": name, "filters": described, "ranking": [[str(k), c] for k, c in ranking], "n": n}]
     if name == "trend":
         out: list[dict[str, Any]] = []
-        groups: dict[tuple[int, str], list[Posting]] = {}
+        by_year: dict[tuple[int, str], list[Posting]] = {}
         for p in chosen:
             if p.year is not None:
-                groups.setdefault((p.year, p.source), []).append(p)
-        for (year, source), group in sorted(groups.items()):
+                by_year.setdefault((p.year, p.source), []).append(p)
+        for (year, source), group in sorted(by_year.items()):
             extra = {**described, "year": [str(year)], "source": [source]}
             out.append({"name": "count", "filters": extra, "value": len(group), "n": len(group)})
             pays = [p.pay for p in group if p.pay is not None]
@@ -364,14 +493,33 @@ def figures_for(postings: list[Posting], name: str, filters: dict[str, list[Any]
     raise ValueError(f"unknown figure {name!r}")
 
 
-def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict[str, Any]]:
-    """All figures a question expects; a comparison expects one per value of its `compare` key."""
-    filters: dict[str, list[Any]] = question["filters"]
-    subjects = [filters]
+def subjects_of(question: dict[str, Any]) -> list[dict[str, Any]]:
+    """The populations a question asks about: its expected plan's subjects, else its filters (split on
+    `compare`)."""
+    plan = question.get("expected_plan") or {}
+    if "filters" not in question and plan.get("subjects"):
+        return [dict(s) for s in plan["subjects"]]
+    filters: dict[str, Any] = question["filters"]
     if question.get("compare"):
         key = question["compare"]
-        subjects = [{**filters, key: [value]} for value in filters[key]]
-    return [f for subject in subjects for f in figures_for(postings, question["figure"], subject)]
+        return [{**filters, key: [value]} for value in filters[key]]
+    return [filters]
+
+
+def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict[str, Any]]:
+    """All figures a question expects: each of its figure names for each subject (and each stated pay)."""
+    names = question["figure"] if isinstance(question["figure"], list) else [question["figure"]]
+    pays = (question.get("expected_plan") or {}).get("pays") or []
+    share_of = question.get("share_of", "")
+    out: list[dict[str, Any]] = []
+    for subject in subjects_of(question):
+        for name in names:
+            if name.startswith("percent_paying"):
+                for pay in pays:
+                    out += figures_for(postings, name, subject, pay=pay)
+            else:
+                out += figures_for(postings, name, subject, share_of=share_of)
+    return out
 
 
 def compute(questions_path: Path = QUESTIONS) -> dict[str, Any]:

@@ -17,8 +17,22 @@ from typing import Any
 
 import pytest
 
-from assistant.evaluation import TARGETS, EvalReport, grade_figures, grade_refusal, percentile, run_eval
-from assistant.schema import Answer, Figure
+from assistant.evaluation import (
+    TARGETS,
+    EvalReport,
+    Metric,
+    compare_plan,
+    grade_decline,
+    grade_figures,
+    grade_no_advice,
+    grade_refusal,
+    is_misread,
+    percentile,
+    plan_summary,
+    run_eval,
+    subject_key,
+)
+from assistant.schema import Advice, Answer, Figure, Filters
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL = REPO / "eval"
@@ -49,13 +63,48 @@ def _expected() -> dict[str, Any]:
 def test_question_set_covers_every_kind() -> None:
     questions = _questions()
     kinds = {q["kind"] for q in questions}
-    assert len(questions) >= 60
+    assert len(questions) >= 150
     assert len({q["id"] for q in questions}) == len(questions)
-    assert {"figure", "comparison", "trend", "fact", "advice", "followup", "refuse"} <= kinds
-    assert sum(q["language"] == "zh" for q in questions) >= 20
+    assert {"figure", "comparison", "trend", "fact", "advice", "followup", "refuse", "decline", "guidance"} <= kinds
+    zh = sum(q["language"] == "zh" for q in questions)
+    assert zh >= 70 and len(questions) - zh >= 70
     assert all(q["history"] for q in questions if q["kind"] == "followup")
     for q in questions:
-        assert q.get("figure") or q.get("relevant") or q.get("expect") == "refuse", q["id"]
+        assert q.get("figure") or q.get("relevant") or q.get("expect") in ("refuse", "decline", "no_advice"), q["id"]
+
+
+_PLAN_KEYS = {"intent", "measure", "subjects", "rank_by", "pays"}
+_SUBJECT_KEYS = {"cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education", "pay_min",
+                 "pay_max", "experience_years"}  # fmt: skip
+
+
+def test_every_question_has_an_expected_plan() -> None:
+    for q in _questions():
+        plan = q["expected_plan"]
+        assert set(plan) <= _PLAN_KEYS, q["id"]
+        for subject in plan.get("subjects", []):
+            assert set(subject) <= _SUBJECT_KEYS, q["id"]
+        if q.get("figure") and "filters" not in q:  # figures of newer questions come from the plan's subjects
+            assert plan.get("subjects") and "measure" in plan, q["id"]
+        if q.get("expect") == "decline":
+            assert plan["intent"] == "decline" and not q.get("figure"), q["id"]
+
+
+def test_the_failure_patterns_are_covered() -> None:
+    """At least 70 questions beyond the first 82, from the patterns of issue 9, in both languages."""
+    questions = _questions()[82:]
+    assert len(questions) >= 70
+    measures = {q["expected_plan"].get("measure") for q in questions}
+    assert {"pay_position", "share", "education", "experience", "top_cities", "top_companies"} <= measures
+    subjects = [s for q in questions for s in q["expected_plan"].get("subjects", [])]
+    for key in ("title_terms", "pay_min", "pay_max", "education", "experience_years", "years"):
+        assert any(key in s for s in subjects), key
+    assert any(q["expected_plan"].get("rank_by") == "salary" for q in questions)
+    assert any(len(q["expected_plan"].get("subjects", [])) >= 3 for q in questions)  # N-way
+    assert sum(q.get("expect") == "decline" for q in questions) >= 6
+    assert sum(q.get("expect") == "no_advice" for q in questions) >= 4
+    for lang in ("en", "zh"):
+        assert sum(q["language"] == lang for q in questions) >= 30
 
 
 def test_every_figure_question_has_an_expected_answer() -> None:
@@ -115,6 +164,27 @@ def test_lagou_beijing_figures_recomputed_simply() -> None:
     assert (figure["n"], figure["value"]) == (len(pays), round(statistics.median(pays), 1))
 
 
+def test_education_and_experience_read_from_the_raw_text() -> None:
+    module = _expected_module()
+    texts = ("博士", "硕士及以上", "统招本科", "大专", "中技/中专", "学历不限", "哈哈", "")
+    levels = ["phd", "master", "bachelor", "college", "secondary", "any", None, None]
+    assert [module.education_level(t) for t in texts] == levels
+    years = ("在校生/应届生", "经验不限", "1年以下", "3-5年", "10年以上", "")
+    assert [module.experience_years(t) for t in years] == [0, 0, 0, 3, 10, None]
+
+
+@pytest.mark.slow
+def test_51job_degree_column_recounted_simply() -> None:
+    """Master's postings of 51job: the degree column read with plain csv, against the module's levels."""
+    module = _expected_module()
+    path = REPO / "ingest" / "corpus" / "postings" / "job51_python_2023" / "51job.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = {tuple(r.values()): r for r in csv.DictReader(fh) if r["jobName"].strip()}
+    simple = sum(1 for r in rows.values() if r["degree"] == "硕士")
+    mine = sum(1 for p in module.load_postings() if p.source == "51job" and p.education == "master")
+    assert mine == simple
+
+
 def test_lagou_keyword_files_share_job_ids() -> None:
     rows = sum(1 for path in LAGOU.glob("*.csv") for _ in csv.DictReader(path.open(encoding="utf-8")))
     assert (rows, len(_lagou_rows())) == (9386, 9109)
@@ -138,6 +208,77 @@ def test_grade_figures_compares_a_ranking_in_order() -> None:
            Figure("top_city", 5, 20, {"roles": "ml", "city": "Shanghai"})]  # fmt: skip
     assert grade_figures(got, want) == []
     assert grade_figures(list(reversed(got)), want)
+
+
+def test_grade_figures_ranks_by_pay_with_each_entry_n() -> None:
+    want = [{"name": "top_city_by_pay", "filters": {"roles": ["nlp"]}, "n": None,
+             "ranking": [["Beijing", 25000.0, 215], ["Shanghai", 22500.0, 55]]}]  # fmt: skip
+    got = [Figure("top_city_by_pay", 25000.0, 215, {"roles": "nlp", "city": "Beijing"}),
+           Figure("top_city_by_pay", 22500.0, 55, {"roles": "nlp", "city": "Shanghai"})]  # fmt: skip
+    assert grade_figures(got, want) == []
+    wrong_n = [got[0], Figure("top_city_by_pay", 22500.0, 54, {"roles": "nlp", "city": "Shanghai"})]
+    assert grade_figures(wrong_n, want)
+
+
+def test_grade_figures_reads_pay_filters_as_yuan() -> None:
+    want = [{"name": "percent_paying_less", "filters": {"roles": ["ml"], "pay": ["33333"]}, "value": 76.4, "n": 969}]
+    got = Figure("percent_paying_less", 76.4, 969, {"roles": "ml", "pay": "33,333"})
+    assert grade_figures([got], want) == []
+    other_pay = Figure("percent_paying_less", 76.4, 969, {"roles": "ml", "pay": "40,000"})
+    assert grade_figures([other_pay], want)
+
+
+def _plan(intent: str, measure: str | None, *subjects: Filters, rank_by: str = "count",
+          pays: tuple[float, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    class P:  # the fields of `Plan` that plan_summary reads
+        pass
+
+    plan = P()
+    plan.intent, plan.measure, plan.subjects, plan.rank_by, plan.pays = intent, measure, subjects, rank_by, pays  # type: ignore[attr-defined]
+    return plan_summary(plan)
+
+
+def test_compare_plan_names_what_differs() -> None:
+    want = {"intent": "figure", "measure": "share", "subjects": [{"roles": ["nlp"], "pay_min": 30000}]}
+    assert compare_plan(_plan("figure", "share", Filters(roles=("nlp",), pay_min=30000.0)), want) == {}
+    dropped = compare_plan(_plan("figure", "pay_position", Filters(roles=("nlp",)), pays=(30000.0,)), want)
+    assert set(dropped) == {"measure", "subjects"}
+    # "which city pays the most": ranked by count is another measure
+    ranked = {"intent": "figure", "measure": "top_cities", "rank_by": "salary", "subjects": [{"roles": ["ml"]}]}
+    assert set(compare_plan(_plan("figure", "top_cities", Filters(roles=("ml",))), ranked)) == {"rank_by"}
+    # subjects are a multiset of populations; title terms compare case-insensitively
+    two = {"intent": "comparison", "subjects": [{"cities": ["Shenzhen"]}, {}]}
+    assert compare_plan(_plan("comparison", "salary", Filters(), Filters(cities=("Shenzhen",))), two) == {}
+    assert subject_key({"title_terms": ["FAE"]}) == subject_key(Filters(title_terms=("fae",)))
+    assert compare_plan(_plan("out_of_scope", None), {"intent": "decline"}) == {}
+
+
+def test_misread_needs_figures_for_another_measure_or_population() -> None:
+    figure = Figure("count", 5, 5, {"roles": "nlp"})
+    with_figures = Answer("5 postings", (), (figure,), "en")
+    without = Answer("No postings state that.", (), (), "en")
+    question = {"expected_plan": {"intent": "figure", "measure": "share", "subjects": [{"roles": ["nlp"]}]}}
+    assert is_misread(question, with_figures, {"measure": "got count, expected share"}) is True
+    assert is_misread(question, without, {"measure": "got count, expected share"}) is False
+    assert is_misread(question, with_figures, {}) is False
+    assert is_misread(question, with_figures, {"intent": "got fact, expected figure"}) is False
+    declined = {"expect": "decline", "expected_plan": {"intent": "decline"}}
+    assert is_misread(declined, with_figures, {}) is True and is_misread(declined, without, {}) is False
+    assert is_misread({"expected_plan": {"intent": "fact"}}, with_figures, {}) is None
+
+
+def test_decline_and_no_advice_checks() -> None:
+    assert grade_decline(Answer("The postings don't state age.", (), (), "en")) == []
+    assert grade_decline(Answer("x", (), (Figure("count", 1, 1),), "en"))
+    advice = Advice("ml", "ML", 10, None, None, (), ())
+    assert grade_no_advice(Answer("Pay in Beijing ...", (), (), "en", intent="guidance")) == []
+    assert grade_no_advice(Answer("Move toward ML", (), (), "en", intent="advice", advice=(advice,)))
+
+
+def test_misread_metric_is_a_count_with_target_zero() -> None:
+    metric = Metric("misread", 2, 150, 0, counted=True)
+    assert (metric.score, metric.met) == (2.0, False)
+    assert Metric("misread", 0, 150, 0, counted=True).met is True
 
 
 def test_refusal_has_no_figures_and_no_numbers() -> None:
@@ -192,6 +333,28 @@ def test_citation_correctness(report: EvalReport) -> None:
 
 
 @pytest.mark.slow
+def test_no_misreads(report: EvalReport) -> None:
+    metric = report.metric("misread")
+    assert metric.total >= 120
+    misread = [f"{r.id}: {'; '.join(r.problems)}" for r in report.results if r.misread]
+    assert metric.passed == TARGETS["misread"], misread
+
+
+@pytest.mark.slow
+def test_plan_accuracy(report: EvalReport) -> None:
+    metric = report.metric("plan_accuracy")
+    assert metric.total >= 150
+    assert metric.score == TARGETS["plan_accuracy"], _failures(report, "plan_ok")
+
+
+@pytest.mark.slow
+def test_advice_only_when_switching(report: EvalReport) -> None:
+    metric = report.metric("advice_only_when_switching")
+    assert metric.total >= 4
+    assert metric.score == TARGETS["advice_only_when_switching"], _failures(report, "advice_ok")
+
+
+@pytest.mark.slow
 def test_eval_cli_prints_json(bundled_store: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     from assistant.cli import main
 
@@ -200,4 +363,11 @@ def test_eval_cli_prints_json(bundled_store: tuple[Path, str], capsys: pytest.Ca
     assert main(["eval", "--store", str(store), "--questions", str(questions), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["metrics"]) >= set(TARGETS)
+    assert out["metrics"]["misread"]["target"] == 0
     assert out["latency_seconds"]["p95"] >= out["latency_seconds"]["p50"] > 0
+
+
+@pytest.mark.slow
+def test_eval_table_prints_misread_and_plan_accuracy(report: EvalReport) -> None:
+    table = report.render()
+    assert "misread" in table and "<= 0" in table and "plan accuracy" in table

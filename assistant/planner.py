@@ -16,7 +16,8 @@ from assistant.writer import AdviceRow, Block
 
 #: Below this cosine similarity an article passage is not taken as evidence for a fact question.
 MIN_FACT_SIMILARITY = 0.3
-#: A fact answer quotes a passage only when it shares this many distinctive words with the question.
+#: A fact answer quotes a passage only when it shares this many distinctive words with the question (one, for a
+#: question with three or fewer).
 MIN_SHARED_TERMS = 2
 
 
@@ -231,7 +232,7 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
         # A passage is quoted only when it shares at least two distinctive words with the question (after the
         # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
         wanted = _distinctive_terms(f"{query.text} {gloss(query)}")
-        needed = min(MIN_SHARED_TERMS, len(wanted))
+        needed = 1 if len(wanted) <= 3 else MIN_SHARED_TERMS  # a short question has one or two words that matter
         found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
     return found
 
@@ -246,6 +247,7 @@ def _generic_terms() -> frozenset[str]:
     words = ("ai artificial intelligence china chinese job jobs work worker workers tech technology company companies "
              "talent demand market industry role roles career careers people new year years skill skills "
              "engineer engineers develop developer field sector more most many like how what why which who "
+             "reason reasons why 为什么 原因 怎么 什么 哪些 "
              "人工智能 中国 工作 岗位 职位 行业 公司 人才 需求 技术 程序员 现在 已经 就业")  # fmt: skip
     return frozenset(t for w in words.split() for t in tokenize(w))
 

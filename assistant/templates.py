@@ -50,6 +50,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "fact_none": set(),
     "recent_only": {"first", "last", "older"},
     "no_postings_wider": {"what"},
+    "evidence_line_en": {"text", "terms", "n"},
 }
 
 

@@ -511,6 +511,20 @@ def _glossary() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(doc["zh_en"].items(), key=lambda kv: -len(kv[0])))
 
 
+def chinese_gloss(text: str, limit: int = 5) -> tuple[str, ...]:
+    """Chinese names of the key terms an English passage uses, from the glossary and the role and skill
+    vocabularies (a gloss for a Chinese reader; nothing is translated that the vocabularies do not hold)."""
+    lowered = f" {text.lower()} "
+    found: list[str] = []
+    for zh, en in _glossary():
+        if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in en.split()[:1]) and zh not in found:
+            found.append(zh)
+    for rule in _role_rules()[0]:
+        if re.search(rf"\b{re.escape(rule.en.split(' & ')[0].lower())}\b", lowered) and rule.zh not in found:
+            found.append(rule.zh)
+    return tuple(found[:limit])
+
+
 def gloss_terms(text: str) -> tuple[str, ...]:
     """English words for the Chinese question words in `text` (cross-lingual retrieval expansion)."""
     found: list[str] = []

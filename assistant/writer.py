@@ -16,7 +16,15 @@ from assistant.plan import AI_FAMILIES, Plan
 from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
-from assistant.vocab import canonical_city, role_families, role_family, role_label, skill_label, source_label
+from assistant.vocab import (
+    canonical_city,
+    chinese_gloss,
+    role_families,
+    role_family,
+    role_label,
+    skill_label,
+    source_label,
+)
 
 _DIMENSION = {
     "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
@@ -24,6 +32,7 @@ _DIMENSION = {
     "zh": {"city": "城市", "company": "公司", "skill": "技能", "title": "职位名称", "role": "岗位方向",
            "education": "学历", "experience": "经验"},
 }  # fmt: skip
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _RULE_ZH = "每个职位薪资范围的中点，按月计（年薪÷12，日薪×21.75个工作日）"
 
 
@@ -447,7 +456,13 @@ def compose(findings: Findings) -> Answer:
         for i, item in enumerate(findings.evidence):
             citation = Citation(item.source_file, item.locator, item.text, item.kind)
             number = cite.marks([citation]).strip("[]")
-            line = render(lang, "evidence_line", text=best_sentences(item.text, findings.question), n=number)
+            quote = best_sentences(item.text, findings.question)
+            line = render(lang, "evidence_line", text=quote, n=number)
+            if lang == "zh" and not _CJK.search(quote):
+                # An English passage under a Chinese answer: marked as the original, with its key terms glossed.
+                terms = "、".join(chinese_gloss(quote))
+                gloss = f"（要点：{terms}）" if terms else ""
+                line = render(lang, "evidence_line_en", text=quote, n=number, terms=gloss)
             lines.append(line[2:] if findings.intent == "fact" and i == 0 and not figures else line)
     elif findings.intent in ("fact", "advice") and not findings.advice:
         lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))

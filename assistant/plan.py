@@ -440,7 +440,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     parts += _unanswerable(text, lang)
     intent, measure = query.intent, query.measure
     if intent == "out_of_scope":
-        return Plan(query, intent, None, (), parts=tuple(parts))
+        # A topic the data lacks, named ("retirement age", "996"): a decline that says so, not a generic refusal.
+        return Plan(query, "decline" if any(p.topic for p in parts) else intent, None, (), parts=tuple(parts))
     pays = stated_pays(text)
     judging = _has("judge", text)
     needs_skills = _has("skills_needed", text)

@@ -323,6 +323,17 @@ def coverage(db: SQL) -> list[tuple[str, int | None, int | None, int]]:
     return db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")
 
 
+def counts_in_years(db: SQL, filters: Filters, years: tuple[int, ...]) -> tuple[int, int]:
+    """(postings in those years, all postings) for the filters, in one query."""
+    where, params = sql_where(filters)
+    marks = ", ".join("?" * len(years))
+    row = db.query(
+        f"SELECT count(*) FILTER (WHERE year(posted) IN ({marks})), count(*) FROM postings WHERE {where}",
+        [*years, *params],
+    )[0]
+    return int(row[0]), int(row[1])
+
+
 def has_postings(db: SQL, filters: Filters) -> bool:
     where, params = sql_where(filters)
     return bool(db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0])

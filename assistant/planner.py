@@ -90,13 +90,13 @@ def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple
     with boards scraped years earlier: when every subject has at least `THIN` recent postings, the subjects are
     narrowed to those years and the answer says how many older postings were left out."""
     recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1))
-    narrowed = tuple(s.with_(years=recent) for s in plan.subjects)
-    counts = [fig.count(db, s)[0].n for s in narrowed]
-    if not plan.subjects or min(counts) < fig.THIN:
+    counts = [fig.counts_in_years(db, s, recent) for s in plan.subjects]
+    if not plan.subjects or min(n for n, _ in counts) < fig.THIN:
         return plan, said
-    older = sum(fig.count(db, s)[0].n for s in plan.subjects) - sum(counts)
+    older = sum(total - n for n, total in counts)
     if older <= 0:
         return plan, said
+    narrowed = tuple(s.with_(years=recent) for s in plan.subjects)
     said["recent"] = (recent[0], recent[-1], older)
     return replace(plan, subjects=narrowed), said
 

@@ -334,6 +334,23 @@ def counts_in_years(db: SQL, filters: Filters, years: tuple[int, ...]) -> tuple[
     return int(row[0]), int(row[1])
 
 
+def per_source(db: SQL, filters: Filters) -> list[tuple[str, int]]:
+    """Postings per job board for the filters."""
+    where, params = sql_where(filters)
+    return db.query(f"SELECT source, count(*) FROM postings WHERE {where} GROUP BY 1 ORDER BY 1", params)
+
+
+def years_and_boards(db: SQL, filters: Filters) -> tuple[int, int, tuple[str, ...]] | None:
+    """(first year, last year, boards) of the dated postings matching the filters; None when none is dated."""
+    where, params = sql_where(filters)
+    row = db.query(
+        f"SELECT min(year(posted)), max(year(posted)), list(DISTINCT source ORDER BY source) FROM postings "
+        f"WHERE {where} AND posted IS NOT NULL",
+        params,
+    )[0]
+    return None if row[0] is None else (int(row[0]), int(row[1]), tuple(row[2]))
+
+
 def has_postings(db: SQL, filters: Filters) -> bool:
     where, params = sql_where(filters)
     return bool(db.query(f"SELECT count(*) FROM postings WHERE {where}", params)[0][0])

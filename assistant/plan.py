@@ -35,6 +35,9 @@ MEASURES = ("count", "salary", "share", "top_cities", "top_companies", "top_skil
             "education", "experience")  # fmt: skip
 #: The role families that make up "AI jobs".
 AI_FAMILIES = ("llm", "nlp", "ml", "cv", "speech", "ai_infra", "ai_engineering")
+#: The role families that make up "programmers" / "tech jobs": every engineering family, not sales or teaching.
+TECH_FAMILIES = ("backend", "frontend", "mobile", "devops", "qa", "security", "embedded", "data_engineering",
+                 "data_analysis", "ml", "nlp", "cv", "llm", "speech", "ai_infra", "ai_engineering")  # fmt: skip
 #: Where a worker usually aims when a switching question names no target role.
 AI_TARGETS = ("llm", "nlp", "ml", "cv", "ai_infra", "data_engineering", "data_analysis")
 #: Experience bands (minimum years a posting asks for) that a stated experience is placed in.
@@ -57,10 +60,11 @@ _SAY = {
         "band_top": "postings asking for {low}+ years",
         "experience": "years of experience",
         "experience_why": "used only for pay figures",
-        "education": "the education the postings ask for",
+        "education": "the degree asked about",
         "forecast": "a forecast",
         "forecast_why": "the data can't predict; it shows how postings moved between snapshots",
         "ai_qualified": "{role} postings that list AI skills",
+        "tech_roles": "the engineering role families (not sales, teaching or other jobs)",
         "graduate": "postings for new graduates (no experience asked)",
     },
     "zh": {
@@ -78,10 +82,11 @@ _SAY = {
         "band_top": "要求 {low} 年以上经验的职位",
         "experience": "工作年限",
         "experience_why": "只用于薪资数字",
-        "education": "职位要求的学历",
+        "education": "所问的学历",
         "forecast": "预测",
         "forecast_why": "数据无法预测未来，只能显示不同时期快照中职位的变化",
         "ai_qualified": "要求AI技能的{role}职位",
+        "tech_roles": "技术类岗位（不含销售、教学等其他职位）",
         "graduate": "面向应届生的职位（不要求经验）",
     },
 }
@@ -245,6 +250,18 @@ def _ai_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), _say(query.language, "ai_roles"))]
 
 
+def _tech_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part], bool]:
+    """ "Programmers", "开发的工作": the engineering role families, not every posting (sales, HR, teaching...).
+    Returns the filters, the part, and whether the word named a population of its own beside a named role."""
+    hit = _cue("tech_jobs").search(query.text)
+    if not hit:
+        return base, [], False
+    part = [Part(hit.group(0), _say(query.language, "tech_roles"))]
+    if base.roles or base.skills or base.title_terms or base.companies:
+        return base, part, True
+    return base.with_(roles=TECH_FAMILIES), part, False
+
+
 def _title_alias(text: str) -> tuple[str, tuple[str, ...]] | None:
     """A job name with known title words but no role family of its own ("data scientist" -> 数据科学, data scien)."""
     hit = _cue("title_aliases").search(text)
@@ -262,7 +279,8 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     text, lang = query.text, query.language
     parts: list[Part] = []
     alias = _title_alias(text)
-    if alias:
+    others = mentions(text, (), strict_case=False)
+    if alias and not [r for r in others.roles if r != "ml"] and not ({"ml"} & set(base.roles) and "ml" in text.lower()):
         words, terms = alias
         roles = tuple(r for r in base.roles if r != "ml")  # "data scientist" is not every ML posting
         base = base.with_(roles=roles, title_terms=terms)
@@ -434,6 +452,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     parts += found
     base, found = _named_titles(query, base)
     parts += found
+    base, found, tech_beside = _tech_jobs(query, base)
+    parts += found
     if not base.roles and not base.skills and not base.companies and not base.title_terms:
         base, found = _title_terms(query, base)
         parts += found
@@ -503,7 +523,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         extra.append("education")
     clauses = [c for c in re.split(r"[,，。;；?？]|\band\b|以及|还有", text) if c.strip()]
     measured = [m for m in (_measure_of(c) for c in clauses) if m]
-    if intent == "figure" and len(measured) > 1 and measured[0] in ("count", "salary"):
+    if intent == "figure" and measure not in ("education", "pay_position", "share") and len(measured) > 1 \
+            and measured[0] in ("count", "salary"):  # fmt: skip
         # "How many NLP jobs in Beijing, and which cities come next?": each part answered, the first first.
         measure = measured[0]
         extra += [m for m in dict.fromkeys(measured[1:]) if m in ("top_cities", "top_companies", "top_skills")]
@@ -575,8 +596,11 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             if not after.roles:
                 targets = tuple(r for r in query.roles if r not in origin)
             stated = set(profile.skills) | set(mentions(came, companies, strict_case=False).skills)
-            stated |= set(before.skills)
-            target_skills = tuple(s for s in after.skills if s not in stated and not after.roles)
+            # Skills named before the cue that are not the origin's own ("learning CUDA … a good pivot from Java").
+            wanted = after.skills or [x for x in before.skills if vocab.role_family(x) not in origin]
+            if after.skills:
+                stated |= set(before.skills)
+            target_skills = tuple(s for s in wanted if s not in stated and not after.roles)
             target_skills = tuple(s for s in target_skills if s != _AI_SKILL)
             named_targets = bool(targets or target_skills)
             if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
@@ -597,8 +621,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "top_skills"
     elif intent == "fact" and _has("should", text) and named:
         intent, measure = "guidance", "salary"
-    if intent == "fact" and (hit := _cue("prediction").search(text)) and named:
-        intent, measure = "trend", None  # what the data can say about a forecast: how demand moved
+    forecast = _cue("prediction").search(text)
+    if forecast and named and intent in ("fact", "comparison", "figure", "guidance") and not placed:
+        # What the data can say about a forecast: how demand moved, for each thing named ("will LLMs replace
+        # programmers": LLM roles and the engineering roles alike).
+        if tech_beside and base.roles != TECH_FAMILIES:
+            subjects = (*subjects, base.with_(roles=TECH_FAMILIES, skills=()))
+        intent, measure, hit = "trend", None, forecast
         parts.append(Part(hit.group(0).strip(), _say(lang, "forecast"), _say(lang, "forecast_why")))
     if (intent in ("fact", "figure", "guidance") and _has("requirement", asked) and base.roles and extra_skills
             and measure not in ("education", "pay_position", "top_skills")):  # fmt: skip

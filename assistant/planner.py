@@ -76,7 +76,28 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
         plan = with_period(plan, wanted)
     elif year is not None and plan.intent in _CURRENT and not any(s.years or s.sources for s in plan.subjects):
         plan, said = _recent(db, plan, year, said)
+    if plan.intent == "comparison" and len(plan.subjects) > 1 and not any(s.sources for s in plan.subjects):
+        plan, said = _same_board(db, plan, said)
     return plan, said
+
+
+def _same_board(db: fig.SQL, plan: Plan, said: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:
+    """Sides of a comparison drawn mostly from different boards (Java from 51job, LLM from Zhaopin) compare the
+    boards, not the jobs: when the sides' mixes of boards differ, both are narrowed to the one board where every
+    side has the most postings (at least `THIN`), and the answer says so."""
+    mixes = [dict(fig.per_source(db, s)) for s in plan.subjects]
+    boards = set.intersection(*(set(m) for m in mixes))
+    totals = [sum(m.values()) or 1 for m in mixes]
+    spread = max(
+        (max(m.get(b, 0) / t for m, t in zip(mixes, totals, strict=True))
+         - min(m.get(b, 0) / t for m, t in zip(mixes, totals, strict=True)))
+        for b in set().union(*mixes)
+    ) if any(mixes) else 0.0  # fmt: skip
+    best = max(boards, key=lambda b: min(m[b] for m in mixes), default=None)
+    if spread < 0.25 or best is None or min(m[best] for m in mixes) < fig.THIN:
+        return plan, said
+    said["board"] = best
+    return replace(plan, subjects=tuple(s.with_(sources=(best,)) for s in plan.subjects)), said
 
 
 #: Intents whose figures describe the market as it is: they use the recent snapshots when they can.
@@ -91,7 +112,14 @@ def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple
     narrowed to those years and the answer says how many older postings were left out."""
     recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1))
     counts = [fig.counts_in_years(db, s, recent) for s in plan.subjects]
-    if not plan.subjects or min(n for n, _ in counts) < fig.THIN:
+    if not plan.subjects:
+        return plan, said
+    if max(n for n, _ in counts) == 0 and len(plan.subjects) == 1:
+        span = fig.years_and_boards(db, plan.subjects[0])
+        if span:
+            said["dated"] = span  # "Alibaba" in this data: only 2017 postings; say so plainly
+        return plan, said
+    if min(n for n, _ in counts) < fig.THIN:
         return plan, said
     older = sum(total - n for n, total in counts)
     if older <= 0:

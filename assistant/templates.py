@@ -51,6 +51,9 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "recent_only": {"first", "last", "older"},
     "no_postings_wider": {"what"},
     "evidence_line_en": {"text", "terms", "n"},
+    "same_board": {"board"},
+    "dated": {"years", "boards"},
+    "advice_assumed": set(),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN
-from assistant.plan import AI_FAMILIES, Plan
+from assistant.plan import AI_FAMILIES, TECH_FAMILIES, Plan
 from assistant.retrieval import Evidence, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
@@ -79,7 +79,9 @@ def subject(filters: Filters, lang: str) -> str:
     """`NLP roles in Beijing, 2017` / `北京 NLP 岗位，2017年` from filters."""
     roles = [role_label(r, lang) for r in filters.roles]
     if filters.roles == AI_FAMILIES:
-        roles = ["AI" if lang == "en" else "AI"]
+        roles = ["AI"]
+    elif filters.roles == TECH_FAMILIES:
+        roles = ["Tech" if lang == "en" else "技术"]
     cities = [_city(c, lang) for c in filters.cities]
     # A role's own skill ("NLP roles" listing NLP) goes unsaid; another skill narrows it and is named.
     skills = [skill_label(x, lang) for x in filters.skills if not filters.roles or role_family(x) not in filters.roles]
@@ -88,11 +90,8 @@ def subject(filters: Filters, lang: str) -> str:
         named = roles + skills + [f"职位名含{t}" for t in titles]
         what = "、".join(named) + ("岗位" if named else "所有职位")
         where = "、".join(cities)
-        tail = (
-            f"，{_years(filters.years)}年"
-            if filters.years
-            else "" + "".join(f"（{_source(s, lang)}）" for s in filters.sources)
-        )
+        tail = f"，{_years(filters.years)}年" if filters.years else ""
+        tail += "".join(f"（{_source(x, lang)}）" for x in filters.sources)
         tail += _conditions(filters, lang)
         company = "".join(f"{c}的" for c in filters.companies)
         return f"{where}{company}{what}{tail}"
@@ -380,6 +379,13 @@ def _reading_lines(findings: Findings) -> list[str]:
     if "recent" in findings.resolved:
         first, last, older = findings.resolved["recent"]
         lines.append(render(lang, "recent_only", first=first, last=last, older=f"{older:,}"))
+    if "board" in findings.resolved:
+        lines.append(render(lang, "same_board", board=source_label(findings.resolved["board"], lang)))
+    if "dated" in findings.resolved:
+        first, last, boards = findings.resolved["dated"]
+        years = str(first) if first == last else f"{first}–{last}"
+        names = ("、" if lang == "zh" else ", ").join(source_label(b, lang) for b in boards)
+        lines.append(render(lang, "dated", years=years, boards=names))
     if "period" in findings.resolved:
         period, year, newest = findings.resolved["period"]
         said = {"this_year": ("this year", "今年"), "last_year": ("last year", "去年")}[period][lang == "zh"]
@@ -423,6 +429,8 @@ def compose(findings: Findings) -> Answer:
         profile = findings.profile
         lines.append(render(lang, "advice_intro", current=profile.get("current", "?"), pay=profile.get("pay", "?"),
                             where=profile.get("where", ""), toward=profile.get("toward", "AI")))  # fmt: skip
+        if findings.plan is not None and not findings.plan.targets_named:
+            lines.append(render(lang, "advice_assumed"))
         for rank, row in enumerate(findings.advice, start=1):
             uplift = ""
             if row.uplift is not None:

@@ -93,7 +93,7 @@ def _same_board(db: fig.SQL, plan: Plan, said: dict[str, Any]) -> tuple[Plan, di
          - min(m.get(b, 0) / t for m, t in zip(mixes, totals, strict=True)))
         for b in set().union(*mixes)
     ) if any(mixes) else 0.0  # fmt: skip
-    best = max(boards, key=lambda b: min(m[b] for m in mixes), default=None)
+    best = max(sorted(boards), key=lambda b: min(m[b] for m in mixes), default=None)  # ties: by name
     if spread < 0.25 or best is None or min(m[best] for m in mixes) < fig.THIN:
         return plan, said
     said["board"] = best

@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
 from assistant.config import Settings
 from assistant.corpus import Corpus
 from assistant.errors import UserError
-from assistant.plan import Plan, make_plan
+from assistant.plan import Plan, follow, make_plan
 from assistant.planner import advise, evidence_for, figure_blocks, gloss, resolve
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer
@@ -107,11 +107,15 @@ class CareerAssistant:
 
     def _understand(self, inputs: dict[str, Any]) -> dict[str, Any]:
         previous: Query | None = None
+        previous_plan: Plan | None = None
         for turn in _user_turns(inputs.get("history") or ()):
             previous = understand(turn, previous, self.corpus.companies)
+            previous_plan = make_plan(previous, self.corpus.companies)
         query = understand(inputs["question"], previous, self.corpus.companies)
         query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
         plan = make_plan(query, self.corpus.companies)
+        if previous_plan is not None:
+            plan = follow(plan, previous_plan)
         if self._propose is not None:
             plan = self._propose(plan)
         plan, resolved = resolve(self.corpus, plan)

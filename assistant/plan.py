@@ -27,7 +27,7 @@ from typing import Any
 
 from assistant import vocab
 from assistant.schema import Filters
-from assistant.understand import Profile, Query, _data, _number, mentions
+from assistant.understand import Profile, Query, _data, _number, _words, mentions
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
@@ -205,8 +205,8 @@ def stated_pays(text: str) -> list[StatedPay]:
         if hit is not None:
             mult, unit, cur = hit.group("mult"), (hit.group("unit") or ""), (hit.group("cur") or "")
             money_cue = mult or unit or cur or re.search(r"薪|工资|base|salary|pay|offer|包|TC|收入", before, re.I)
-            if not money_cue:
-                continue  # "5 years", "2017", "985" are not pay
+            if not money_cue or (not (mult or unit or cur) and re.fullmatch(r"(?:19|20)\d\d", hit.group("num"))):
+                continue  # "5 years", "2017", "985" are not pay ("pay in 2017" is a year)
             value = _value(hit.group("num"), mult)
             if hit.group("num2"):
                 value = (value + _value(hit.group("num2"), hit.group("mult2") or mult)) / 2
@@ -317,7 +317,7 @@ def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
             continue
         if _known(head) or _known(last) or _known(hit.group(0)):
             continue
-        terms.append(last if len(head.split()) > 1 and _stop(head.split()[0]) else head)
+        terms.append(last)  # "How many FAE engineer jobs": FAE, not "many FAE"
         parts.append(Part(hit.group(0), _say(query.language, "title", term=terms[-1]), term=terms[-1]))
     nouns_zh = "|".join(_data()["plan"]["job_nouns_zh"])
     for hit in re.finditer(rf"((?:[A-Za-z]+\s*)?[\u4e00-\u9fff]{{1,4}}?)(?:{nouns_zh})", text):
@@ -384,6 +384,12 @@ def _education_levels(text: str) -> tuple[str, ...]:
 _CLAUSE_END = re.compile(r"[.?!。？！；;\n]")
 
 
+@cache
+def _role_words() -> re.Pattern[str]:
+    """Every question-side alias of a role family ("machine learning", "NLP", "大模型")."""
+    return vocab.alias_pattern(_words(_data()["roles"]))
+
+
 def _side(found: Any, text: str) -> dict[str, Any]:
     """What one side of a comparison names: places, companies, boards, and its job (a job name's title words,
     else role families, else skills)."""
@@ -412,6 +418,12 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
     the first kind both sides name with different values is compared (places, companies, boards, then the job:
     role families, else skills); "all cities" on the second side drops that kind there. The second side ends
     with its clause, so what follows ("I have some experience in NLP") is not part of it."""
+    for kind, words in _data()["plan"]["all_of_kind"].items():
+        # "深圳的后端工资比其他城市高吗": the place named before "other cities" against all of them.
+        hit = vocab.alias_pattern(words).search(text)
+        named = getattr(mentions(text[: hit.start()], companies, strict_case=False), kind) if hit else []
+        if hit and named:
+            return base.with_(**{kind: tuple(named)}), base.with_(**{kind: ()}), kind
     for hit in _cue("compare_split").finditer(text):
         left = _CLAUSE_END.split(text[: hit.start()])[-1]
         right = _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]
@@ -420,6 +432,11 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
         for kind, words in _data()["plan"]["all_of_kind"].items():
             if vocab.alias_pattern(words).search(right) and sides[0].get(kind):
                 return base.with_(**{kind: sides[0][kind]}), base.with_(**{kind: ()}), kind
+        own = list(vocab.find_skills(_role_words().sub(" ", left)))  # skills beside the role's own words
+        if a.roles and own and sides[1].get("job", ("",))[0] == "skills":
+            # "Among ML jobs, PyTorch versus TensorFlow": the two skills within the role named first.
+            first = base.with_(roles=tuple(a.roles), skills=tuple(own))
+            return first, first.with_(skills=sides[1]["job"][1]), "skills"
         for kind in ("cities", "companies", "sources", "job"):
             if kind in sides[0] and kind in sides[1] and sides[0][kind] != sides[1][kind]:
                 first, second = _with_side(base, sides[0], kind), _with_side(base, sides[1], kind)
@@ -459,6 +476,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         parts += found
     parts += _unanswerable(text, lang)
     intent, measure = query.intent, query.measure
+    if intent == "out_of_scope" and base.title_terms and _measure_of(text):
+        intent, measure = "figure", _measure_of(text)  # "标注员一个月能挣多少钱": a job name with a measure
     if intent == "out_of_scope":
         # A topic the data lacks, named ("retirement age", "996"): a decline that says so, not a generic refusal.
         return Plan(query, "decline" if any(p.topic for p in parts) else intent, None, (), parts=tuple(parts))
@@ -490,6 +509,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "share"
     elif cny and (judging or measure in ("salary", None) or intent in ("figure", "fact")) and not switching \
             and not needs_skills:  # fmt: skip
+        profile = query.profile
+        if profile and profile.role and not (base.roles or base.skills or base.title_terms):
+            base = base.with_(roles=(profile.role,))  # "I earn 12,000 as a QA engineer": among QA postings
         for pay in cny:
             assert pay.monthly is not None
             placed.append(pay.monthly)
@@ -519,8 +541,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
         if levels:
             parts.append(Part(", ".join(levels), _say(lang, "education")))
+    elif education_asked and levels and measure == "count":
+        base = base.with_(education=levels)  # "how many ML postings want a PhD"
+        parts.append(Part(", ".join(levels), _say(lang, "education")))
     elif education_asked and levels:
         extra.append("education")
+    if experience is None and _has("experience_asked", text) and not placed:
+        intent, measure = "figure", "experience"  # "大模型岗位一般要求几年经验"
     clauses = [c for c in re.split(r"[,，。;；?？]|\band\b|以及|还有", text) if c.strip()]
     measured = [m for m in (_measure_of(c) for c in clauses) if m]
     if intent == "figure" and measure not in ("education", "pay_position", "share") and len(measured) > 1 \
@@ -532,7 +559,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         extra.append("level")  # "年薪30w该达到什么水平": what postings paying that much ask for
     if (_has("salary_asked", text) or _WHAT_MAKE.search(text)) and measure in (None, "count"):
         measure = "salary"
-        intent = "figure" if intent in ("fact", "figure") else intent
+        if intent == "figure" or (intent == "fact" and not _has("source_cues", text)):
+            intent = "figure"  # "how much did demand grow according to the report" stays a question for the articles
     if measure and measure.startswith("top_") and _has("rank_by_pay", text) and measure != "top_skills":
         rank_by = "salary"
     subjects: tuple[Filters, ...] = (base,)
@@ -544,12 +572,12 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     split = _split_sides(text, base, companies) if choosing else None
     if compare_kind:
         pass
-    elif split and measure not in ("pay_position", "share", "education") and not switching:
+    elif split and (measure not in ("pay_position", "share", "education") or split[2] == "skills") and not switching:
         first, second, compare_kind = split
         subjects = (first, second)
         intent = "comparison"
         measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
-        if _has("learn", text) and not _asks_pay(text):
+        if _learning(text) and not _asks_pay(text):
             measure = "count"  # "learn X or Y?": how many postings ask for each
         if compare_kind == "skills":
             measure = "share"
@@ -560,7 +588,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
             if compare_kind == "skills":
                 measure = "share"
-            elif _has("learn", text) and not _asks_pay(text):
+            elif _learning(text) and not _asks_pay(text):
                 measure = "count"
     if intent == "comparison" and len(subjects) < 2:
         intent = "figure"  # nothing left to compare ("AI" and "maths" named together are one population)
@@ -605,6 +633,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             named_targets = bool(targets or target_skills)
             if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
+        elif (asked_measure := _measure_of(text)) and asked_measure != "salary":
+            intent, measure = "figure", asked_measure  # "where should I look: which cities have the most?"
         else:
             intent = "guidance" if named else "decline"
             measure = "salary"
@@ -668,6 +698,14 @@ def _cue_measure(name: str) -> re.Pattern[str]:
 _WHAT_MAKE = re.compile(r"\b(?:what|how much)\s+(?:do|does|can|would|will|could)\b[^?.]*\bmake\b", re.I)
 
 
+_LEARN_ZH = re.compile(r"(?<![机器深度强化数])学(?![历校生位])")
+
+
+def _learning(text: str) -> bool:
+    """Asks what to learn ("learn Go or Rust", "学 Go 还是学 Rust"), not "machine learning" or "数学"."""
+    return _has("learn", text) or bool(_LEARN_ZH.search(text))
+
+
 def _asks_pay(text: str) -> bool:
     return bool(_has("salary_asked", text) or _WHAT_MAKE.search(text) or re.search(r"salary|pay\b|薪|工资", text, re.I))
 
@@ -675,6 +713,26 @@ def _asks_pay(text: str) -> bool:
 def _compare_measure(text: str) -> str:
     return "count" if _data()["comparison_count"] and vocab.alias_pattern(_data()["comparison_count"]).search(text) \
         else "salary"  # fmt: skip
+
+
+_CARRIED = ("pay_min", "pay_max", "education", "experience_years", "title_terms")
+
+
+def follow(plan: Plan, previous: Plan) -> Plan:
+    """A follow-up ("and for CV?", "上海呢？") keeps what the last question asked beyond its entities: a ranking by
+    pay, pay bounds, education, experience and title words, and its measure when the follow-up names none."""
+    if not plan.query.followup or previous.intent in ("out_of_scope", "decline"):
+        return plan
+    own_measure = _measure_of(plan.text)
+    measure = plan.measure if own_measure else previous.measure or plan.measure
+    intent = previous.intent if not own_measure and previous.intent in ("figure", "comparison") else plan.intent
+    if measure == "share" and intent == "comparison" and len(plan.subjects) < 2:
+        intent = "figure"
+    carried = {k: getattr(previous.subjects[0], k) for k in _CARRIED} if previous.subjects else {}
+    subjects = tuple(s.with_(**{k: v for k, v in carried.items() if v and not getattr(s, k)}) for s in plan.subjects)
+    rank_by = plan.rank_by if own_measure else previous.rank_by
+    return replace(plan, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by,
+                   pays=plan.pays or (previous.pays if measure == "pay_position" else ()))  # fmt: skip
 
 
 def with_period(plan: Plan, year: int) -> Plan:

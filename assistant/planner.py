@@ -74,6 +74,8 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
         wanted = year if plan.period == "this_year" else year - 1
         said["period"] = (plan.period, wanted, year)
         plan = with_period(plan, wanted)
+    elif plan.query.unknown_places and not any(s.cities for s in plan.subjects):
+        pass  # "NLP in Paris": the answer is that the data has no such place, with no figure and no period
     elif year is not None and plan.intent in _CURRENT and not any(s.years or s.sources for s in plan.subjects):
         plan, said = _recent(db, plan, year, said)
     if plan.intent == "comparison" and len(plan.subjects) > 1 and not any(s.sources for s in plan.subjects):

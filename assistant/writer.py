@@ -370,8 +370,8 @@ def describe_plan(plan: Plan, lang: str) -> str:
 def _reading_lines(findings: Findings) -> list[str]:
     """How the question was read, the parts not used and why, and periods resolved: said after the answer line."""
     plan, lang = findings.plan, findings.language
-    if plan is None:
-        return []
+    if plan is None or all(b.kind == "unknown_place" for b in findings.blocks) and plan.query.unknown_places:
+        return []  # "What do NLP engineers earn in Paris?": the place is the answer
     lines = []
     described = describe_plan(plan, lang)
     if described:

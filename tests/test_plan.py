@@ -127,6 +127,34 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "What do LLM engineers earn in Shanghai and which skills do they need?",
         {"measure": "salary", "extra_measures": ("top_skills",)},
     ),
+    # a year after "pay" is a year; job words people use for pay
+    ("What did NLP jobs on Zhaopin pay in 2024?", {"measure": "salary", "pays": (), "subject": {"years": (2024,)}}),
+    ("What kind of money do data analysts pull in in Chengdu?", {"measure": "salary"}),
+    # the asker's own role is the population their pay is placed in
+    (
+        "I make 9,000 yuan a month as a test engineer in Wuhan, is that fair?",
+        {"measure": "pay_position", "subject": {"cities": ("Wuhan",), "roles": ("qa",)}},
+    ),
+    # two skills within one role; one place against all the others
+    (
+        "Within NLP jobs, how common is PyTorch versus TensorFlow?",
+        {
+            "intent": "comparison",
+            "measure": "share",
+            "subjects": [{"roles": ("nlp",), "skills": ("PyTorch",)}, {"roles": ("nlp",), "skills": ("TensorFlow",)}],
+        },
+    ),
+    (
+        "北京的算法岗工资比其他城市高吗",
+        {"intent": "comparison", "subjects": [{"cities": ("Beijing",)}, {"cities": ()}]},
+    ),
+    # a job name with a suffix, a degree as a filter, experience asked
+    ("质检员月薪多少", {"measure": "salary", "subject": {"title_terms": ("质检",)}}),
+    (
+        "How many computer vision postings ask for a master's?",
+        {"measure": "count", "subject": {"roles": ("cv",), "education": ("master",)}},
+    ),
+    ("How many years of experience do NLP jobs ask for?", {"measure": "experience", "subject": {"roles": ("nlp",)}}),
     # a course fee is not pay
     ("花 2 万报个大模型培训班值得吗？", {"intent": "decline", "pays": ()}),
 ]
@@ -207,3 +235,20 @@ def test_a_chat_models_plan_is_validated_and_the_rules_plan_kept_when_invalid() 
     assert [s.cities for s in planned.subjects] == [("Beijing",), ("Shanghai",)]
     for _ in range(4):
         assert propose(rules) == rules
+
+
+def test_a_follow_up_keeps_what_the_last_question_asked_beyond_its_entities() -> None:
+    from assistant.plan import follow
+
+    first = plan_of("Which city pays the most for NLP jobs?")
+    then = make_plan(understand("And for computer vision?", understand("Which city pays the most for NLP jobs?")))
+    followed = follow(then, first)
+    assert (followed.measure, followed.rank_by, followed.subjects[0].roles) == ("top_cities", "salary", ("cv",))
+    bound = plan_of("北京月薪3万以上的岗位有多少？")
+    then = make_plan(understand("上海呢？", understand("北京月薪3万以上的岗位有多少？")))
+    followed = follow(then, bound)
+    assert (followed.measure, followed.subjects[0].cities, followed.subjects[0].pay_min) == (
+        "share",
+        ("Shanghai",),
+        30000,
+    )

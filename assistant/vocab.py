@@ -517,7 +517,9 @@ def chinese_gloss(text: str, limit: int = 5) -> tuple[str, ...]:
     lowered = f" {text.lower()} "
     found: list[str] = []
     for zh, en in _glossary():
-        if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in en.split()[:1]) and zh not in found:
+        # Every word that carries meaning ("talent gap shortage": talent, shortage) must be in the passage.
+        words = [w for w in en.lower().split() if len(w) >= 4]
+        if words and all(re.search(rf"\b{re.escape(w)}", lowered) for w in words) and zh not in found:
             found.append(zh)
     for rule in _role_rules()[0]:
         if re.search(rf"\b{re.escape(rule.en.split(' & ')[0].lower())}\b", lowered) and rule.zh not in found:

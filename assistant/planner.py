@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import cache
 from typing import Any
 
 from assistant import figures as fig
 from assistant.plan import AI_TARGETS, Part, Plan, with_period
-from assistant.retrieval import Evidence, HybridRetriever, tokenize
+from assistant.retrieval import Evidence, HybridRetriever, distinctive_terms, tokenize
 from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
 from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases, source_label
@@ -261,25 +260,10 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
     if plan.intent == "fact":
         # A passage is quoted only when it shares at least two distinctive words with the question (after the
         # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
-        wanted = _distinctive_terms(f"{query.text} {gloss(query)}")
+        wanted = distinctive_terms(f"{query.text} {gloss(query)}")
         needed = 1 if len(wanted) <= 3 else MIN_SHARED_TERMS  # a short question has one or two words that matter
         found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
     return found
-
-
-def _distinctive_terms(text: str) -> set[str]:
-    return {t for t in tokenize(text) if t not in _generic_terms() and len(t) > 1}
-
-
-@cache
-def _generic_terms() -> frozenset[str]:
-    """Words every passage of this corpus shares (AI, China, jobs...): they do not make a passage relevant."""
-    words = ("ai artificial intelligence china chinese job jobs work worker workers tech technology company companies "
-             "talent demand market industry role roles career careers people new year years skill skills "
-             "engineer engineers develop developer field sector more most many like how what why which who "
-             "reason reasons why 为什么 原因 怎么 什么 哪些 "
-             "人工智能 中国 工作 岗位 职位 行业 公司 人才 需求 技术 程序员 现在 已经 就业")  # fmt: skip
-    return frozenset(t for w in words.split() for t in tokenize(w))
 
 
 def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> float:

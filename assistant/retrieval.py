@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -324,3 +325,19 @@ class HybridRetriever(BaseRetriever):
             else:
                 results.extend(fuse([dense, lexical], k, weights=(DENSE_WEIGHT, 1.0)))
         return results
+
+
+def distinctive_terms(text: str) -> set[str]:
+    """The words of a text that can make a passage relevant: tokens other than the corpus's common words."""
+    return {t for t in tokenize(text) if t not in _generic_terms() and len(t) > 1}
+
+
+@cache
+def _generic_terms() -> frozenset[str]:
+    """Words every passage of this corpus shares (AI, China, jobs...): they do not make a passage relevant."""
+    words = ("ai artificial intelligence china chinese job jobs work worker workers tech technology company companies "
+             "talent demand market industry role roles career careers people new year years skill skills "
+             "engineer engineers develop developer field sector more most many like how what why which who "
+             "reason reasons why 为什么 原因 怎么 什么 哪些 "
+             "人工智能 中国 工作 岗位 职位 行业 公司 人才 需求 技术 程序员 现在 已经 就业")  # fmt: skip
+    return frozenset(t for w in words.split() for t in tokenize(w))

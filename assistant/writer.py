@@ -13,7 +13,7 @@ from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN
 from assistant.plan import AI_FAMILIES, TECH_FAMILIES, Plan
-from assistant.retrieval import Evidence, tokenize
+from assistant.retrieval import Evidence, distinctive_terms, tokenize
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
 from assistant.vocab import (
@@ -500,7 +500,16 @@ def best_sentences(text: str, question: str, limit: int = 320) -> str:
     if not sentences:
         return ""
     wanted = set(tokenize(question))
-    scored = sorted(range(len(sentences)), key=lambda i: -len(wanted & set(tokenize(sentences[i]))))
+    special = distinctive_terms(question)
+    # Distinctive words count double; a question about an amount prefers sentences that state one.
+    numeric = bool(re.search(r"how (?:much|many)|what share|percent|多少|几|比例|占比", question, re.I))
+
+    def score(i: int) -> float:
+        words = set(tokenize(sentences[i]))
+        digits = numeric and bool(re.search(r"\d", sentences[i]))
+        return len(wanted & words) + len(special & words) + (1.5 if digits else 0.0)
+
+    scored = sorted(range(len(sentences)), key=lambda i: -score(i))
     chosen: list[int] = []
     used = 0
     for i in scored:

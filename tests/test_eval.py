@@ -185,6 +185,62 @@ def test_51job_degree_column_recounted_simply() -> None:
     assert mine == simple
 
 
+def _tiny(module: ModuleType, source: str, year: int, role: str, count: int) -> list[Any]:
+    return [module.Posting(source, role, None, None, None, year, role, frozenset()) for _ in range(count)]
+
+
+def test_recent_rule_on_tiny_inputs() -> None:
+    module = _expected_module()
+    postings = [*_tiny(module, "Lagou", 2017, "ml", 50), *_tiny(module, "Zhaopin", 2025, "ml", 12),
+                *_tiny(module, "Zhaopin", 2024, "nlp", 9), *_tiny(module, "Lagou", 2017, "nlp", 30)]  # fmt: skip
+    figure = {"question": "How much do ML jobs pay?", "expected_plan": {"intent": "figure"}}
+    assert module.narrowing(figure, [{"roles": ["ml"]}], postings) == {"years": [2023, 2024, 2025]}
+    assert module.narrowing(figure, [{"roles": ["nlp"]}], postings) == {}  # 9 recent: too thin
+    assert module.narrowing(figure, [{"roles": ["ml"], "years": [2017]}], postings) == {}  # years named
+    assert module.narrowing(figure, [{"roles": ["ml"], "sources": ["Lagou"]}], postings) == {}
+    assert module.narrowing({**figure, "question": "ML pay this year?"}, [{"roles": ["ml"]}], postings) == {}
+    assert module.narrowing({**figure, "expected_plan": {"intent": "trend"}}, [{"roles": ["ml"]}], postings) == {}
+    only_recent = [p for p in postings if p.year == 2025]
+    assert module.narrowing(figure, [{"roles": ["ml"]}], only_recent) == {}  # nothing older to leave out
+
+
+def test_same_board_rule_on_tiny_inputs() -> None:
+    module = _expected_module()
+
+    def mix(ml_51: int, ml_zp: int, nlp_51: int, nlp_zp: int) -> list[Any]:
+        parts = (("51job", 2023, "ml", ml_51), ("Zhaopin", 2025, "ml", ml_zp), ("51job", 2023, "nlp", nlp_51),
+                 ("Zhaopin", 2025, "nlp", nlp_zp))  # fmt: skip
+        return [p for part in parts for p in _tiny(module, *part)]
+
+    comparison = {"question": "ML or NLP?", "expected_plan": {"intent": "comparison"}}
+    two = [{"roles": ["ml"]}, {"roles": ["nlp"]}]
+    # all postings recent, so the recent rule adds nothing; board shares differ by 0.7
+    assert module.narrowing(comparison, two, mix(90, 10, 20, 80)) == {"sources": ["51job"]}  # min 20 vs 10
+    assert module.narrowing(comparison, [two[0], {**two[1], "sources": ["Zhaopin"]}], mix(90, 10, 20, 80)) == {}
+    assert module.narrowing({**comparison, "expected_plan": {"intent": "figure"}}, two, mix(90, 10, 20, 80)) == {}
+    assert module.narrowing(comparison, two, mix(90, 9, 9, 80)) == {}  # best board: only 9 on one side
+    assert module.narrowing(comparison, two, mix(10, 10, 12, 12)) == {}  # same mix of boards
+    assert module.narrowing(comparison, two, mix(50, 0, 0, 50)) == {}  # no board in common
+    assert module.narrowing(comparison, two, mix(10, 10, 10, 40)) == {"sources": ["51job"]}  # tie: by name
+
+
+@pytest.mark.slow
+def test_expected_plans_carry_the_rules() -> None:
+    """Each expected plan's subjects already hold what the recent and same-board rules add (eval/expected.py
+    --plans), and the figures of legacy questions are computed for the same populations."""
+    module = _expected_module()
+    postings = module.load_postings()
+    for q in _questions():
+        subjects = q["expected_plan"].get("subjects")
+        if not subjects:
+            continue
+        added = module.narrowing(q, module.subjects_of(q), postings)
+        assert [{**s, **added} for s in subjects] == subjects, q["id"]
+        if "filters" in q:
+            key = lambda s: json.dumps(s, sort_keys=True)  # noqa: E731
+            assert sorted(map(key, module.populations(q, postings))) == sorted(map(key, subjects)), q["id"]
+
+
 def test_lagou_keyword_files_share_job_ids() -> None:
     rows = sum(1 for path in LAGOU.glob("*.csv") for _ in csv.DictReader(path.open(encoding="utf-8")))
     assert (rows, len(_lagou_rows())) == (9386, 9109)

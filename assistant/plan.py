@@ -346,12 +346,14 @@ def _known(words: str) -> bool:
     return bool(found.roles or found.skills or found.cities) or _stop(words)
 
 
-_AGE = re.compile(r"\b(?:I'm|I am|aged?)\s+(\d{2})\b(?!\s*(?:k\b|w\b|years? of|yrs|万|千|%))", re.I)
+_AGE = re.compile(
+    r"\b(?:I'm|I am|aged?)\s+(\d{2})\b(?!\s*(?:k\b|w\b|years? of|yrs|万|千|%))|\b(\d{2})[- ]years?[- ]olds?\b", re.I
+)
 
 
 def _unanswerable(text: str, language: str) -> list[Part]:
     parts = []
-    if (age := _AGE.search(text)) and 16 <= int(age.group(1)) <= 70:
+    if (age := _AGE.search(text)) and 16 <= int(age.group(1) or age.group(2)) <= 70:
         topic = _data()["plan"]["unanswerable"]["age"]
         parts.append(Part(age.group(0), "age", topic["reason"][language], topic=True))
     for name, topic in _data()["plan"]["unanswerable"].items():
@@ -599,7 +601,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     asked = _last_clause(text)
     closing = [p for p in parts if not p.used and p.words and p.words in asked]
     planned = measure in ("education", "top_skills", "share", "pay_position") or intent == "comparison"
-    if closing and not placed and not _measure_cue(asked) and not planned:
+    finding = _measure_of(asked) in (None, "count")  # "还好找工作吗": a count cannot speak to age or visas
+    if closing and any(p.topic for p in closing) and not placed and finding and not planned:
         # The question's own ask is about what the data lacks ("…有可能落户上海吗"): decline, naming why.
         intent = "decline"
     elif intent == "advice":
@@ -725,7 +728,9 @@ def follow(plan: Plan, previous: Plan) -> Plan:
         return plan
     own_measure = _measure_of(plan.text)
     measure = plan.measure if own_measure else previous.measure or plan.measure
-    intent = previous.intent if not own_measure and previous.intent in ("figure", "comparison") else plan.intent
+    intent = plan.intent
+    if not own_measure and previous.intent in ("figure", "comparison") and plan.intent != "comparison":
+        intent = previous.intent  # "和上海比呢" joins the last question: a comparison stays one
     if measure == "share" and intent == "comparison" and len(plan.subjects) < 2:
         intent = "figure"
     carried = {k: getattr(previous.subjects[0], k) for k in _CARRIED} if previous.subjects else {}

@@ -115,6 +115,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "I'm 38 and a Java developer in Beijing on 20k, what do Java jobs in Beijing pay?",
         {"measure": "pay_position", "pays": (20000,), "unused": ["38"]},
     ),
+    ("What do 35-year-old programmers earn in Beijing?", {"measure": "salary", "unused": ["35-year-old"]}),
+    ("程序员过了35岁还好找工作吗？", {"intent": "decline", "unused": ["35岁"]}),
     # relative time is resolved later against the data
     ("今年北京的大模型岗位有多少？", {"measure": "count", "period": "this_year"}),
     ("How many NLP jobs were posted last year?", {"period": "last_year"}),

@@ -94,16 +94,12 @@ def test_one_string_is_refused_by_embed_documents(embedders: dict[str, Embedder]
         embedders["onnx"].embed_documents("NLP engineer")
 
 
-def test_onnx_fp32_matches_torch(
-    embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray
-) -> None:
+def test_onnx_fp32_matches_torch(embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray) -> None:
     cos = cosines(embedders["onnx"].embed_documents(texts), torch_vectors)
     assert cos.min() >= 0.9999, f"min cosine {cos.min():.6f}"
 
 
-def test_int8_stays_close_to_torch(
-    embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray
-) -> None:
+def test_int8_stays_close_to_torch(embedders: dict[str, Embedder], texts: list[str], torch_vectors: np.ndarray) -> None:
     cos = cosines(embedders["onnx-int8"].embed_documents(texts), torch_vectors)
     assert cos.mean() >= 0.985, f"mean cosine {cos.mean():.4f}"
     assert cos.min() >= 0.95, f"min cosine {cos.min():.4f}"
@@ -117,9 +113,7 @@ def test_query_and_document_vectors_agree_for_this_model(embedders: dict[str, Em
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_order_survives_length_sorting(
-    embedders: dict[str, Embedder], texts: list[str], backend: str
-) -> None:
+def test_order_survives_length_sorting(embedders: dict[str, Embedder], texts: list[str], backend: str) -> None:
     embedder = embedders[backend]
     # Long, short, long...: the batcher reorders them by token count and must put each row back.
     mixed = [t if i % 2 else t + " | benefits: 五险一金, 年终奖" * 6 for i, t in enumerate(texts[:40])]
@@ -131,9 +125,7 @@ def test_order_survives_length_sorting(
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_text_longer_than_256_tokens_is_truncated_like_torch(
-    embedders: dict[str, Embedder], backend: str
-) -> None:
+def test_text_longer_than_256_tokens_is_truncated_like_torch(embedders: dict[str, Embedder], backend: str) -> None:
     long_text = "Senior backend engineer, Java, Spring, Kafka, Redis, Shenzhen 深圳. " * 40  # ~700 tokens
     vectors = embedders[backend].embed_documents([long_text, long_text + " extra tail", "short"])
     reference = embedders["torch"].embed_documents([long_text])[0]
@@ -325,9 +317,7 @@ def test_use_matches_across_chinese_and_english(use: Embedder) -> None:
 def test_use_through_chroma_and_langchain(use: Embedder, tmp_path: Path) -> None:
     from assistant.store import ProjectEmbeddingFunction, VectorCollections
 
-    ef = ProjectEmbeddingFunction.build_from_config(
-        ProjectEmbeddingFunction(model_name=USE_MODEL_NAME).get_config()
-    )
+    ef = ProjectEmbeddingFunction.build_from_config(ProjectEmbeddingFunction(model_name=USE_MODEL_NAME).get_config())
     assert ef.get_config()["model_name"] == USE_MODEL_NAME
     assert np.asarray(ef(["机器学习工程师"])).shape == (1, 512)
     vectors = VectorCollections(tmp_path / "chroma", "onnx-int8", None, USE_MODEL_NAME)
@@ -336,7 +326,7 @@ def test_use_through_chroma_and_langchain(use: Embedder, tmp_path: Path) -> None
         metadatas = [{"n": i} for i in range(3)]
         vectors.upsert(vectors.postings, ["a", "b", "c"], texts, use.embed_documents(texts), metadatas)
         # query_texts: Chroma embeds the question itself, through the project's function.
-        got = vectors.postings.query(query_texts=["NLP engineer at Baidu"], n_results=1)
+        got = vectors.postings.query(query_texts=["natural language processing engineer in Beijing"], n_results=1)
         assert got["ids"][0] == ["a"]
     finally:
         vectors.close()

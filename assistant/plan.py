@@ -592,8 +592,17 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 measure = "share"
             elif _learning(text) and not _asks_pay(text):
                 measure = "count"
+    strong = _cue("strong_compare").search(text)
+    if strong and len(subjects) < 2 and intent in ("figure", "comparison") and not cny and not extra:
+        sides = [mentions(x, companies, strict_case=False) for x in (text[: strong.start()], text[strong.end() :])]
+        if any(not (m.roles or m.skills or m.cities or m.companies) for m in sides):
+            # "How do typical IT workers' salaries compare with NLP salaries?": one side is nothing the postings
+            # name, so a figure for the other side alone would answer half the question; the articles may say.
+            intent, measure = "fact", None
     if intent == "comparison" and len(subjects) < 2:
         intent = "figure"  # nothing left to compare ("AI" and "maths" named together are one population)
+    if intent == "figure" and measure in ("share", "count") and _has("unsupported_shape", text) and not placed:
+        intent, measure = "fact", None  # "the share in the top 10 cities": a shape of figure the plan has not
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
     named_targets = False

@@ -86,6 +86,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "学 Go 还是学 Rust 好？",
         {"intent": "comparison", "measure": "share", "subjects": [{"skills": ("Go",)}, {"skills": ("Rust",)}]},
     ),
+    # a comparison whose other side the postings cannot name is not answered with one side's figure
+    ("How do average office workers' salaries compare with LLM salaries?", {"intent": "fact"}),
+    ("What share of NLP postings are concentrated in the top 5 cities?", {"intent": "fact"}),
     # education and experience are figures of their own
     ("Do computer vision jobs require a PhD?", {"measure": "education", "subject": {"roles": ("cv",)}}),
     ("做数据分析需要硕士学历吗", {"measure": "education", "subject": {"roles": ("data_analysis",)}}),

@@ -261,7 +261,9 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
         # A passage is quoted only when it shares at least two distinctive words with the question (after the
         # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
         wanted = distinctive_terms(f"{query.text} {gloss(query)}")
-        needed = 1 if len(wanted) <= 3 else MIN_SHARED_TERMS  # a short question has one or two words that matter
+        # A short question has one or two words that matter; a Chinese word and its English gloss are one.
+        latin = {t for t in wanted if t.isascii()}
+        needed = 1 if len(latin or wanted) <= 3 else MIN_SHARED_TERMS
         found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
     return found
 

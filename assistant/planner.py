@@ -308,7 +308,7 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
             uplift=(median - profile.monthly_pay) if median is not None and profile.monthly_pay else None,
             overlap=tuple(s for s in top_skills if s in mine),
             gap=tuple(s for s in top_skills if s not in mine)[:4],
-            examples=fig.examples(db, subject, limit=1), filters=subject.describe(),
+            examples=fig.examples(db, subject, limit=1), filters=subject.describe(), subject=subject,
         ))  # fmt: skip
     if not rows:
         return [], {}

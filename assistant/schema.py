@@ -137,6 +137,15 @@ class Figure:
     period: str = ""
     subject: Filters | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """A figure back from `dataclasses.asdict` (a page's state), its subject typed again."""
+        subject = data.get("subject")
+        if isinstance(subject, dict):
+            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in subject.items()}
+            subject = Filters(**fields)
+        return cls(**{**data, "subject": subject})
+
 
 @dataclass(frozen=True)
 class Advice:
@@ -150,6 +159,7 @@ class Advice:
     have: tuple[str, ...]
     gap: tuple[str, ...]
     filters: dict[str, str] = field(default_factory=dict)
+    subject: Filters | None = None  # the postings behind this target role's figures
 
 
 @dataclass(frozen=True)
@@ -170,8 +180,13 @@ class Answer:
         return {
             "answer": self.text,
             "citations": [asdict(c) for c in self.citations],
-            "figures": [asdict(f) for f in self.figures],
+            "figures": [_without_subject(asdict(f)) for f in self.figures],
             "language": self.language,
             "intent": self.intent,
-            "advice": [asdict(a) for a in self.advice],
+            "advice": [_without_subject(asdict(a)) for a in self.advice],
         }
+
+
+def _without_subject(data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON shape of a figure or advice row: its filters as text (the typed subject stays in Python)."""
+    return {k: v for k, v in data.items() if k != "subject"}

@@ -143,7 +143,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         """The postings behind the chosen figure: a table in the page and the whole list as CSV."""
         if index is None or not figures or not 0 <= int(index) < len(figures):
             return gr.Dataframe(visible=False), gr.DownloadButton(visible=False), gr.Markdown(visible=False)
-        figure = Figure(**figures[int(index)])
+        figure = Figure.from_dict(figures[int(index)])
         header, rows = rows_behind(live.assistant.corpus, figure)
         _prune(rows_dir, KEEP_FILES_S)
         path = write_csv(rows_dir / f"rows-{time.time_ns()}-{_slug(figure)}.csv", header, rows)
@@ -440,7 +440,7 @@ _NAMES = {
 
 def _pickable(answer: Answer) -> list[Figure]:
     """The answer's figures and, for advice, each target role's postings (the rows behind its numbers)."""
-    extra = [Figure("count", a.count, a.count, a.filters, "", "") for a in answer.advice]
+    extra = [Figure("count", a.count, a.count, a.filters, "", "", a.subject) for a in answer.advice]
     return [*answer.figures, *extra]
 
 

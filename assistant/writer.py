@@ -57,6 +57,7 @@ class AdviceRow:
     gap: tuple[str, ...]
     examples: list[Citation] = field(default_factory=list)
     filters: dict[str, str] = field(default_factory=dict)
+    subject: Filters | None = None
 
 
 @dataclass
@@ -484,6 +485,7 @@ def compose(findings: Findings) -> Answer:
             row.overlap,
             row.gap,
             row.filters,
+            row.subject,
         )  # fmt: skip
         for row in findings.advice
     )

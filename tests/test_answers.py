@@ -181,16 +181,16 @@ def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: t
     # The chat model is outside the project; a scripted one stands in for it here.
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    question = "What do NLP engineers earn in Beijing?"
-    grounded = "NLP engineers in Beijing are advertised at a median of 25,000 CNY a month (n=215) [1]."
-    invented = "NLP engineers in Beijing earn about 31,415 CNY a month [1]."
+    question = "What did NLP engineers earn in Beijing in 2017?"
+    grounded = "NLP engineers in Beijing were advertised at a median of 25,000 CNY a month in 2017 (n=198) [1]."
+    invented = "NLP engineers in Beijing earned about 31,415 CNY a month [1]."
     model = FakeListChatModel(responses=[grounded, invented])
     ca = CareerAssistant(settings=Settings(store=bundled_store[0]), chat_model=model)
     try:
         first = ca.ask(question)
         assert first.text == grounded and first.figures and first.citations
         second = ca.ask(question)
-        assert "31,415" not in second.text and second.text.startswith("NLP roles in Beijing: median")
+        assert "31,415" not in second.text and second.text.startswith("NLP roles in Beijing, 2017: median")
         refusal = ca.ask("What's the weather in Beijing tomorrow?")  # the model is not asked at all
         assert refusal.intent == "out_of_scope"
     finally:

@@ -135,7 +135,11 @@ def test_rows_from_companies_named_like_common_words_do_not_change_other_answers
         before = {q: (ca.plan(q), ca.ask(q).text) for q in questions}
     finally:
         ca.close()
-    rows = "".join(f"门店收银员,{company},成都,3k-4k\n" for company in ("in", "AI", "数据", "start") for _ in range(3))
+    rows = "".join(
+        f"门店收银员{i},{company},成都,{3 + i}k-{4 + i}k\n"
+        for company in ("in", "AI", "数据", "start")
+        for i in range(3)
+    )
     upload = tmp_path / "common_words.csv"
     upload.write_text("title,company,city,salary\n" + rows, encoding="utf-8")
     store = copy_of_bundled_store("common_words")

@@ -378,6 +378,12 @@ def _experience(text: str) -> tuple[int, int] | None:
     return next(band for band in EXPERIENCE_BANDS if band[0] <= round(years) <= band[1] or band == EXPERIENCE_BANDS[-1])
 
 
+def _degree_words(text: str) -> str:
+    """The degree words as the asker wrote them ("Masters/PhD", "硕士")."""
+    pattern = vocab.alias_pattern(w for words in _data()["plan"]["education_levels"].values() for w in words)
+    return "/".join(dict.fromkeys(m.group(0) for m in pattern.finditer(text)))
+
+
 def _education_levels(text: str) -> tuple[str, ...]:
     levels = _data()["plan"]["education_levels"]
     return tuple(level for level, words in levels.items() if vocab.alias_pattern(words).search(text))
@@ -542,10 +548,10 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         switching = False  # "to work in ML, should I do a PhD?" asks about the degree, not about moving
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
         if levels:
-            parts.append(Part(", ".join(levels), _say(lang, "education")))
+            parts.append(Part(_degree_words(text), _say(lang, "education")))
     elif education_asked and levels and measure == "count":
         base = base.with_(education=levels)  # "how many ML postings want a PhD"
-        parts.append(Part(", ".join(levels), _say(lang, "education")))
+        parts.append(Part(_degree_words(text), _say(lang, "education")))
     elif education_asked and levels:
         extra.append("education")
     if experience is None and _has("experience_asked", text) and not placed:

@@ -120,6 +120,11 @@ _EDUCATION = {
 }  # fmt: skip
 
 
+def _sep(lang: str) -> str:
+    """How a list is joined in the reader's language."""
+    return "、" if lang == "zh" else ", "
+
+
 def _years(years: tuple[int, ...]) -> str:
     """2023, 2024, 2025 as 2023–2025; other sets listed."""
     ordered = sorted(years)
@@ -209,7 +214,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         )]  # fmt: skip
     if block.kind == "top":
         dimension = block.extra["dimension"]
-        items = ", ".join(f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures)
+        items = _sep(lang).join(f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures)
         n = block.figures[0].n if block.figures else 0
         thin = render(lang, "thin") if n < THIN else ""
         return [render(lang, "top", subject=subj, dimension=_DIMENSION[lang][dimension], items=items, n=f"{n:,}",
@@ -221,7 +226,9 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         if block.extra.get("of_paid"):
             return [render(lang, "share_paid", value=fig.value, n=f"{fig.n:,}", whole=whole, cites=marks)]
         if block.subject.roles and block.subject.skills:
-            subj = ", ".join(skill_label(x, lang) for x in block.subject.skills)  # a skill's share of a role's postings
+            subj = _sep(lang).join(
+                skill_label(x, lang) for x in block.subject.skills
+            )  # a skill's share of a role's postings
         return [render(lang, "share", subject=subj, value=fig.value, whole=whole, n=f"{fig.n:,}", cites=marks)]
     if block.kind == "pay_position":
         less, more = block.figures[:2]
@@ -234,7 +241,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     if block.kind == "top_pay":
         dimension = block.extra["dimension"]
         unit = " CNY" if lang == "en" else " 元"
-        items = ", ".join(
+        items = _sep(lang).join(
             f"{label(dimension, f.filters[dimension], lang)} {_money(float(f.value))}{unit} (n={f.n})"
             for f in block.figures
         ) or ("none has enough postings with pay" if lang == "en" else "没有样本足够的")
@@ -242,7 +249,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
                        min_n=block.extra["min_n"], items=items, thin="", cites=marks)]  # fmt: skip
     if block.kind in ("education", "experience"):
         n = block.figures[0].n if block.figures else 0
-        items = ", ".join(
+        items = _sep(lang).join(
             f"{label(block.kind, f.filters[block.kind], lang)} {100 * int(f.value) / n:.0f}% ({f.value})"
             for f in block.figures
         ) if n else ("none states it" if lang == "en" else "均未注明")  # fmt: skip
@@ -305,7 +312,7 @@ def _provenance(figures: list[Figure], lang: str) -> str:
     to = " to " if lang == "en" else " 至 "
     sources = [f"{_source(name, lang)} {min(d)}{to}{max(d)}" if d else _source(name, lang) for name, d in spans.items()]
     rule = SALARY_RULE if lang == "en" else _RULE_ZH
-    return render(lang, "provenance", source=", ".join(sources), rule=rule)
+    return render(lang, "provenance", source=_sep(lang).join(sources), rule=rule)
 
 
 def _verdict(blocks: list[Block], lang: str) -> str | None:
@@ -438,7 +445,9 @@ def compose(findings: Findings) -> Answer:
                 sign = "+" if row.uplift >= 0 else "−"
                 uplift = (f" ({sign}{abs(row.uplift):,.0f} vs now)" if lang == "en"
                           else f"（比现在{sign}{abs(row.uplift):,.0f}）")  # fmt: skip
-            have, gap = (", ".join(skill_label(x, lang) for x in names) or "—" for names in (row.overlap, row.gap))
+            have, gap = (
+                _sep(lang).join(skill_label(x, lang) for x in names) or "—" for names in (row.overlap, row.gap)
+            )
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 median=_money(row.median), uplift=uplift, overlap=have, gap=gap, cites=cite.marks(row.examples),

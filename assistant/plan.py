@@ -527,9 +527,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "pay_position"
     experience = _experience(text)
-    graduate = _cue("graduate").search(text)
-    if experience is None and graduate and (placed or measure in ("salary", "count") or _asks_pay(text)):
-        base = base.with_(experience_years=(0, 0))
+    graduate = _cue("graduate").search(text) or re.search(r"\d{2}\s*届", text)  # "20 届": the class of 2020
+    if experience is None and graduate:
+        base = base.with_(experience_years=(0, 0))  # new graduates: postings that ask for no experience
         parts.append(Part(graduate.group(0), _say(lang, "graduate")))
     elif experience is not None:
         if measure in ("salary", "pay_position") or intent == "figure" or _asks_pay(text):
@@ -649,6 +649,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             target_skills = tuple(s for s in wanted if s not in stated and not after.roles)
             target_skills = tuple(s for s in target_skills if s != _AI_SKILL)
             named_targets = bool(targets or target_skills)
+            if _cue("strong_compare").search(text) and re.search(r"\bother\b|其他|别的", text, re.I):
+                extra.append("baseline")  # "…compared to other software jobs": those jobs beside the targets
             if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
         elif (asked_measure := _measure_of(text)) and asked_measure != "salary":

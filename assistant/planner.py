@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from assistant import figures as fig
-from assistant.plan import AI_TARGETS, Part, Plan, with_period
+from assistant.plan import AI_TARGETS, TECH_FAMILIES, Part, Plan, with_period
 from assistant.retrieval import Evidence, HybridRetriever, distinctive_terms, tokenize
 from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
@@ -98,6 +98,7 @@ def _same_board(db: fig.SQL, plan: Plan, said: dict[str, Any]) -> tuple[Plan, di
     if spread < 0.25 or best is None or min(m[best] for m in mixes) < fig.THIN:
         return plan, said
     said["board"] = best
+    said["other_boards"] = tuple(b for b in sorted(boards) if b != best and min(m[b] for m in mixes) >= fig.THIN)
     return replace(plan, subjects=tuple(s.with_(sources=(best,)) for s in plan.subjects)), said
 
 
@@ -105,6 +106,11 @@ def _same_board(db: fig.SQL, plan: Plan, said: dict[str, Any]) -> tuple[Plan, di
 _CURRENT = ("figure", "comparison", "guidance")
 #: How many years back from the newest data count as "recent".
 RECENT_YEARS = 3
+
+
+def _recent_years(db: fig.SQL) -> tuple[int, ...]:
+    newest = fig.newest_year(db)
+    return tuple(range(newest - RECENT_YEARS + 1, newest + 1)) if newest else ()
 
 
 def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:
@@ -138,6 +144,15 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
     """The figures a plan needs, each with example postings."""
     query = plan.query
     blocks = [Block("unknown_place", Filters(), extra={"place": p}) for p in query.unknown_places]
+    if plan.intent == "advice" and "baseline" in plan.extra_measures:
+        # The jobs the asker compares their target with: every engineering role, the market now.
+        tech = Filters(roles=TECH_FAMILIES, years=_recent_years(db))
+        salary = fig.salary(db, tech)
+        return (
+            blocks
+            + ([Block("salary", tech, salary, [])] if salary else [])
+            + [Block("count", tech, fig.count(db, tech), [])]
+        )
     if plan.intent not in ("figure", "comparison", "trend", "guidance"):
         return blocks
     if query.unknown_places and not any(s.cities for s in plan.subjects):

@@ -388,7 +388,12 @@ def _reading_lines(findings: Findings) -> list[str]:
         first, last, older = findings.resolved["recent"]
         lines.append(render(lang, "recent_only", first=first, last=last, older=f"{older:,}"))
     if "board" in findings.resolved:
-        lines.append(render(lang, "same_board", board=source_label(findings.resolved["board"], lang)))
+        others = _sep(lang).join(source_label(b, lang) for b in findings.resolved.get("other_boards", ()))
+        more = ""
+        if others:
+            more = (f" {others} has enough postings too: ask “on {others}” to compare there." if lang == "en"
+                    else f"{others}也有足够的职位：问题中写明“{others}”即可在那里比较。")  # fmt: skip
+        lines.append(render(lang, "same_board", board=source_label(findings.resolved["board"], lang)) + more)
     if "dated" in findings.resolved:
         first, last, boards = findings.resolved["dated"]
         years = str(first) if first == last else f"{first}–{last}"

@@ -157,8 +157,12 @@ def _distinctive(name: str) -> bool:
             return False
     elif len(re.sub(r"[^A-Za-z0-9]", "", name)) < 3 or name.lower() in _ordinary_words():
         return False
-    found = vocab.find_skills(name)
-    return not (found or vocab.find_places(name) or _cue("roles").fullmatch(name) or _cue("job_domain").search(name))
+    # A whole name that is a vocabulary word is no company ("Python", "北京", "NLP"); "Qilin Robotics" is one.
+    key = vocab.alias_key(name)
+    skill = any(key in {vocab.alias_key(a) for a in vocab.skill_aliases(x)} | {vocab.alias_key(x)}
+                for x in vocab.find_skills(name))  # fmt: skip
+    place = vocab.canonical_city(name) is not None
+    return not (skill or place or _cue("roles").fullmatch(name) or _cue("job_domain").fullmatch(name))
 
 
 @cache

@@ -27,7 +27,6 @@ SHOTS = REPO / "tests" / "output" / "browser"
 pytestmark = pytest.mark.slow
 
 
-
 @pytest.fixture(scope="module")
 def store(copy_of_bundled_store: Callable[[str], Path]) -> Path:
     """A copy of the bundled store that uploads may change."""
@@ -105,7 +104,7 @@ def _open(page: Any, accordion: str) -> None:
 
 def test_english_question_streams_cites_and_charts(page: Any) -> None:
     answer = _ask(page, "What do NLP engineers earn in Beijing?")
-    assert "NLP roles in Beijing: median advertised pay" in answer
+    assert "NLP roles in Beijing, 2023–2025: median advertised pay" in answer
     lengths = page.evaluate("window.__lengths")
     assert len({n for n in lengths if n > 0}) >= 2, lengths  # shown in pieces, then whole
 
@@ -193,7 +192,7 @@ def test_uploads_add_good_files_and_name_the_bad_ones(page: Any, store: Path, tm
     good.write_text(
         "title,company,city,salary\n"
         "LLM 应用工程师,Qilin Robotics,成都,20k-30k\n"
-        "=HYPERLINK(\"http://evil\"),Qilin Robotics,成都,25k-35k\n"
+        '=HYPERLINK("http://evil"),Qilin Robotics,成都,25k-35k\n'
         "RAG engineer,Qilin Robotics,Chengdu,30k-40k\n",
         encoding="utf-8",
     )

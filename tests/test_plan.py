@@ -219,6 +219,8 @@ def test_company_names_that_are_common_words_do_not_change_how_questions_are_rea
 def test_a_distinctive_company_name_is_still_recognised() -> None:
     plan = plan_of("What does Siemens pay data engineers?", (*COMPANIES, "in", "AI"))
     assert _subject(plan).companies == ("Siemens",)
+    plan = plan_of("How many jobs does Qilin Robotics have?", (*COMPANIES, "Qilin Robotics", "Python"))
+    assert _subject(plan).companies == ("Qilin Robotics",)  # a name holding a skill word is still a name
 
 
 def test_a_chat_models_plan_is_validated_and_the_rules_plan_kept_when_invalid() -> None:

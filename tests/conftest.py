@@ -109,7 +109,6 @@ def copy_of_bundled_store(bundled_store: tuple[Path, str], tmp_path_factory: pyt
     return copy
 
 
-
 def hash_embedder(model_id: str = "hash-bigrams@test") -> Any:
     """A tiny deterministic embedder for fast tests of the store contract: character bigrams hashed into 64
     buckets. It is an `Embedder` like the real ones, so everything downstream treats it as one."""

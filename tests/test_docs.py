@@ -49,11 +49,7 @@ def test_readme_cli_examples_parse() -> None:
     from assistant.cli import build_parser
 
     parser = build_parser()
-    examples = [
-        line.split("#")[0].strip()
-        for line in README.splitlines()
-        if line.startswith("career-assistant ")
-    ]
+    examples = [line.split("#")[0].strip() for line in README.splitlines() if line.startswith("career-assistant ")]
     assert len(examples) >= 4
     for line in examples:
         parser.parse_args(shlex.split(line)[1:])

@@ -152,9 +152,7 @@ def test_cities_of_the_data_resolve() -> None:
     missing = Counter(text for text in job51 if city_from_area(text)[0] is None)
     assert sum(missing.values()) == 59  # 4,522 of 4,581 resolve (98.7%)
     # County-level cities, a new area, a province alone, or nothing:
-    expected = (
-        "河北省雄安新区 江苏省昆山 海南省陵水 江苏省常熟 海南省文昌 山东省山东省 陕西省陕西省 广东省广东省"
-    )
+    expected = "河北省雄安新区 江苏省昆山 海南省陵水 江苏省常熟 海南省文昌 山东省山东省 陕西省陕西省 广东省广东省"
     expected += " 云南省云南省 江西省江西省 江苏省江苏省 湖南省湖南省 安徽省安徽省 福建省福建省 湖北省湖北省"
     assert set(missing) == {"", *expected.split()}
 

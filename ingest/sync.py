@@ -14,6 +14,7 @@ from assistant.config import Settings
 from assistant.market import PostingsTable
 from assistant.store import VectorCollections
 from ingest.report import IngestReport
+from ingest.summarize import embedding_text
 
 
 def text_sha(text: str) -> str:
@@ -21,32 +22,23 @@ def text_sha(text: str) -> str:
 
 
 def _posting_meta(record: dict[str, Any], sha: str) -> dict[str, Any]:
-    posted = record["posted"]
-    return {
-        "text_sha": sha,
-        "source": record["source"],
-        "source_file": record["source_file"],
-        "row": record["row"],
-        "title": record["title"],
-        "city": record["city"],
-        "role_family": record["role_family"],
-        "salary_min": record["salary_min"],
-        "salary_max": record["salary_max"],
-        "posted": posted.isoformat() if posted else None,
-        # An integer date (20170427) so Chroma `where` filters can compare ranges.
-        "posted_int": int(posted.strftime("%Y%m%d")) if posted else None,
-        "skills": record["skills"],
-    }
+    """What Chroma keeps beside a posting's vector: the embedded text's hash (to reuse the vector) and
+    the fields its `where` filters use. Text, pay and dates live in the postings table, read by id."""
+    return {"text_sha": sha, "city": record["city"], "role_family": record["role_family"], "source": record["source"]}
 
 
 def _chunk_meta(record: dict[str, Any], sha: str) -> dict[str, Any]:
-    return {
-        "text_sha": sha,
-        "source_file": record["source_file"],
-        "title": record["title"],
-        "position": record["position"],
-        "article_id": record["article_id"],
-    }
+    return {"text_sha": sha, "source_file": record["source_file"]}
+
+
+def chunk_text(record: dict[str, Any]) -> str:
+    """What an article chunk's vector is computed from: its article's title, then the chunk."""
+    return f"{record['title']}\n{record['text']}"
+
+
+def posting_text(record: dict[str, Any]) -> str:
+    """What a posting's vector is computed from (see `ingest.summarize.embedding_text`)."""
+    return embedding_text(record["title"], record["role_family"], record["city"], record["skills"])
 
 
 def sync_vectors(
@@ -62,12 +54,13 @@ def sync_vectors(
     A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
     hash; only new texts go through the model.
     """
-    wanted_postings = {
-        r["posting_id"]: (r["summary"], _posting_meta(r, text_sha(r["summary"]))) for r in table.posting_records()
-    }
+    wanted_postings = {}
+    for r in table.posting_records():
+        text = posting_text(r)
+        wanted_postings[r["posting_id"]] = (text, _posting_meta(r, text_sha(text)))
     wanted_chunks = {}
     for r in table.chunk_records():
-        text = f"{r['title']}\n{r['text']}"
+        text = chunk_text(r)
         wanted_chunks[r["chunk_id"]] = (text, _chunk_meta(r, text_sha(text)))
     pairs = (("postings", wanted_postings), ("articles", wanted_chunks))
     for attr, wanted in pairs:
@@ -107,7 +100,6 @@ def sync_vectors(
         vectors.upsert(
             collection,
             ids=todo,
-            documents=[wanted[rid][0] for rid in todo],
             embeddings=np.stack([cached[wanted[rid][1]["text_sha"]] for rid in todo]),
             metadatas=[wanted[rid][1] for rid in todo],
         )
@@ -116,8 +108,8 @@ def sync_vectors(
 def _embed_with_progress(embedder: Any, texts: list[str], settings: Settings, label: str) -> np.ndarray:
     from tqdm import tqdm
 
-    # Large slices keep the embedder's own length-sorting effective; the bar only needs a few steps.
-    step = max(settings.embed_batch_size * 16, 1024)
+    # Large slices keep the embedder's own batching and sharding effective; the bar only needs a few steps.
+    step = max(settings.embed_batch_size * 64, 4096)
     parts = []
     with tqdm(total=len(texts), desc=f"embedding {label}", unit="text", file=sys.stderr, disable=None) as bar:
         for start in range(0, len(texts), step):

@@ -67,10 +67,12 @@ def test_a_model_folder_takes_the_place_of_the_name(tmp_path: Path) -> None:
 
 def test_use_runs_one_blas_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[int] = []
+    shared: list[int] = []
 
     class Stub(embeddings.Embedder):
-        def __init__(self, identity: Any, threads: int) -> None:
+        def __init__(self, identity: Any, threads: int, workers: int) -> None:
             made.append(threads)
+            shared.append(workers)
             super().__init__(identity.model_id, 512)
 
     monkeypatch.setattr(embeddings, "_UseEmbedder", Stub)
@@ -78,7 +80,11 @@ def test_use_runs_one_blas_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -
     first = embeddings.get_embedder(Settings())
     assert embeddings.get_embedder(Settings()) is first  # loaded once per process
     embeddings.get_embedder(Settings(embedding_threads=0))
-    assert made == [1, max(1, min(len(os.sched_getaffinity(0)), 4))]
+    cores = max(1, min(len(os.sched_getaffinity(0)), 4))
+    assert made == [1, cores]
+    assert shared == [cores, cores]  # ingest's large calls are shared by one copy per core by default
+    embeddings.get_embedder(Settings(embedding_workers=1))
+    assert shared[-1] == 1
 
 
 def test_a_mismatch_names_both_models_their_versions_and_the_fix(tmp_path: Path) -> None:

@@ -131,10 +131,11 @@ def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Sett
         assert vectors.count() == (7, 1)
         # Asked in English, found in Chinese titles: the default model reads both.
         query = get_embedder(settings).embed_query("natural language processing engineer in Beijing")
-        hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["metadatas", "distances"])
-        assert hits["metadatas"][0][0]["title"] in ("自然语言处理工程师", "NLP算法工程师")
-        got = vectors.postings.get(where={"city": "Shenzhen"}, include=["metadatas"])
-        assert sorted(m["title"] for m in got["metadatas"]) == ["LLM inference engineer", "机器学习工程师"]
+        title_of = {str(p["posting_id"]): title for title, p in _postings(settings).items()}
+        hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["distances"])
+        assert title_of[hits["ids"][0][0]] in ("自然语言处理工程师", "NLP算法工程师")
+        got = vectors.postings.get(where={"city": "Shenzhen"})
+        assert sorted(title_of[i] for i in got["ids"]) == ["LLM inference engineer", "机器学习工程师"]
     finally:
         vectors.close()
 
@@ -155,9 +156,14 @@ def test_changed_file_replaces_its_records_and_reuses_the_rest(corpus: Path, set
     report = ingest([corpus], settings, _opts())
     assert report.ok and report.committed
     assert [f.status for f in report.files if f.display.endswith("nlp.csv")] == ["changed"]
-    assert report.texts_embedded == 1  # only the one summary whose pay changed
+    # Pay is a figure, not part of what is embedded: the posting keeps its vector.
+    assert report.texts_embedded == 0 and report.texts_reused >= 1
     posting = _postings(settings)["自然语言处理工程师"]
     assert (posting["salary_min"], posting["salary_max"]) == (18000, 35000)
+    renamed_title = path.read_text(encoding="utf-8").replace("自然语言处理工程师", "自然语言处理专家")
+    path.write_text(renamed_title, encoding="utf-8")
+    renamed = ingest([corpus], settings, _opts())
+    assert renamed.ok and renamed.texts_embedded == 1  # only the posting whose title changed
 
 
 def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:
@@ -218,7 +224,7 @@ def test_a_file_changed_during_the_run_is_not_half_taken(corpus: Path, settings:
     path.write_text(path.read_text(encoding="utf-8").replace("15k-30k", "16k-31k"), encoding="utf-8")
 
     def meddle(message: str) -> None:
-        if message.startswith("embedding"):
+        if message.startswith("writing"):  # after the file was read, before the run commits
             path.write_text(path.read_text(encoding="utf-8").replace("16k-31k", "99k-99k"), encoding="utf-8")
 
     report = ingest([corpus], settings, _opts(), progress=meddle)

@@ -13,6 +13,11 @@ which shares no code with the assistant. Metrics, each over the questions it app
   its text contains the quote, or when its locator (`chunk N`) names a stored chunk whose text contains
   the quote, or when its text is contained in such a chunk. Text is compared after NFKC, case-folding
   and collapsing whitespace. Advice questions are measured the same way and reported apart (no target).
+* **fact first line**: share of fact questions whose answer's first line holds one of the relevant quotes
+  (compared as for recall): the answer opens with the source sentence that answers, not a preamble.
+* **Chinese answers in Chinese**: share of Chinese questions whose answer has no Latin-script word outside
+  quotes (an English source marked 「英文原文」, the asker's own words in “”) other than company names of the
+  store and the Latin words the vocabularies' own Chinese names use (Python, Redis, AI in AI岗位, NLP).
 * **citation correctness**: share of answered questions with citations whose every citation is real and
   on topic: a posting citation (`row R`) names a row of `postings` with that source file whose summary is
   the cited text and which matches the question's filters (city, role, source, skill, year); an article
@@ -51,8 +56,10 @@ from assistant.errors import UserError
 from assistant.schema import Answer, Citation, Figure
 
 #: What `tests/test_eval.py` asserts on the bundled store.
-TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.9, "citation_correctness": 1.0, "refusal_correctness": 1.0,
-           "plan_accuracy": 1.0, "misread": 0, "advice_only_when_switching": 1.0}  # fmt: skip
+TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.9, "fact_first_line": 0.6, "chinese_in_chinese": 1.0,
+           "citation_correctness": 1.0,
+           "refusal_correctness": 1.0, "plan_accuracy": 1.0, "misread": 0,
+           "advice_only_when_switching": 1.0}  # fmt: skip
 RECALL_K = 5
 _FILTER_KINDS = ("cities", "roles", "skills", "companies", "years", "sources")
 #: The population fields of a plan's subject that the expected plan states (`Filters` field names).
@@ -72,6 +79,8 @@ class QuestionResult:
     seconds: float
     figures_ok: bool | None = None
     recall_hit: bool | None = None
+    first_line_hit: bool | None = None
+    chinese_ok: bool | None = None
     citations_ok: bool | None = None
     refusal_ok: bool | None = None
     plan_ok: bool | None = None
@@ -278,6 +287,8 @@ class _StoreText:
 
     def __init__(self, db: Any) -> None:
         self.db = db
+        companies = db.query("SELECT DISTINCT company FROM postings WHERE company IS NOT NULL")
+        self.latin_allowed = _latin_in_chinese_names() | {w.lower() for (c,) in companies for w in _LATIN.findall(c)}
         self._chunks: dict[tuple[str, int], str] = {
             (f, int(p)): t for f, p, t in db.query("SELECT source_file, position, text FROM chunks")
         }
@@ -296,6 +307,28 @@ class _StoreText:
             [source_file, row],
         )
         return found[0] if found else None
+
+
+_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9+#.\-]*")
+_MARKED_QUOTE = re.compile(r"「英文原文」.*?(?=（要点|\[\d|$)")
+
+
+def _latin_in_chinese_names() -> set[str]:
+    """Latin words that the Chinese names of roles and skills themselves use (Python, AI in AI岗位)."""
+    from assistant.vocab import all_skills, role_families, role_label, skill_label
+
+    names = [role_label(r, "zh") for r in role_families()] + [skill_label(s, "zh") for s in all_skills()]
+    return {w.lower() for name in names for w in _LATIN.findall(name)}
+
+
+def english_outside_quotes(text: str, allowed: set[str]) -> list[str]:
+    """Latin-script words of a Chinese answer outside quotes and outside `allowed` (lower-case words)."""
+    found = []
+    for line in text.splitlines():
+        line = _MARKED_QUOTE.sub("", line)
+        line = re.sub(r"\[\d+\]|“[^”]*”", "", line)
+        found += [w for w in _LATIN.findall(line) if w.lower() not in allowed]
+    return found
 
 
 def _position(citation: Citation, prefix: str) -> int | None:
@@ -474,7 +507,7 @@ def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: di
           store: _StoreText, plan: dict[str, Any] | None = None) -> QuestionResult:  # fmt: skip
     """Every check that applies to one question's answer (and, given `plan_summary` of its plan, the plan's)."""
     problems: list[str] = []
-    figures_ok = recall_hit = refusal_ok = plan_ok = advice_ok = None
+    figures_ok = recall_hit = first_line_hit = chinese_ok = refusal_ok = plan_ok = advice_ok = None
     want_plan = question.get("expected_plan") or {}
     diff: dict[str, str] | None = None
     if plan is not None and want_plan:
@@ -494,6 +527,16 @@ def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: di
         if not recall_hit:
             cited = ", ".join(f"{Path(c.source_file).name} {c.locator}" for c in first) or "nothing"
             problems.append(f"no relevant passage in the first {RECALL_K} citations (cited {cited})")
+        if question["kind"] == "fact":
+            opening = _norm(next((line for line in answer.text.splitlines() if line.strip()), ""))
+            first_line_hit = any(_norm(item["quote"]) in opening for item in question["relevant"])
+            if not first_line_hit:
+                problems.append(f"the first line does not hold the answer: {opening[:100]!r}")
+    if question.get("language") == "zh":
+        english = english_outside_quotes(answer.text, store.latin_allowed)
+        chinese_ok = not english
+        if english:
+            problems.append(f"English in a Chinese answer: {' '.join(dict.fromkeys(english))}")
     if question.get("expect") == "refuse":
         found = grade_refusal(answer)
         refusal_ok = not found
@@ -513,7 +556,9 @@ def grade(question: dict[str, Any], answer: Answer, seconds: float, expected: di
         problems += found
     return QuestionResult(
         id=question["id"], kind=question["kind"], language=question.get("language", ""), seconds=seconds,
-        figures_ok=figures_ok, recall_hit=recall_hit, citations_ok=citations_ok, refusal_ok=refusal_ok,
+        figures_ok=figures_ok, recall_hit=recall_hit, first_line_hit=first_line_hit, chinese_ok=chinese_ok,
+        citations_ok=citations_ok,
+        refusal_ok=refusal_ok,
         plan_ok=plan_ok, misread=misread, advice_ok=advice_ok, problems=tuple(problems),
     )  # fmt: skip
 
@@ -543,6 +588,8 @@ def summarize(results: Sequence[QuestionResult], store: str = "", questions: str
     metrics = (
         count("figure_accuracy", "figures_ok", target=TARGETS["figure_accuracy"]),
         count("fact_recall_at_5", "recall_hit", non_advice, TARGETS["fact_recall_at_5"]),
+        count("fact_first_line", "first_line_hit", target=TARGETS["fact_first_line"]),
+        count("chinese_in_chinese", "chinese_ok", target=TARGETS["chinese_in_chinese"]),
         count("citation_correctness", "citations_ok", target=TARGETS["citation_correctness"]),
         count("refusal_correctness", "refusal_ok", target=TARGETS["refusal_correctness"]),
         count("plan_accuracy", "plan_ok", target=TARGETS["plan_accuracy"]),
@@ -605,6 +652,8 @@ def _failed(item: dict[str, Any], seconds: float, exc: Exception) -> QuestionRes
         item["id"], item["kind"], item.get("language", ""), seconds,
         figures_ok=False if item.get("figure") else None,
         recall_hit=False if item.get("relevant") else None,
+        first_line_hit=False if item.get("relevant") and item["kind"] == "fact" else None,
+        chinese_ok=False if item.get("language") == "zh" else None,
         refusal_ok=False if item.get("expect") in _DECLINED else None,
         plan_ok=False if item.get("expected_plan") else None,
         advice_ok=False if item.get("expect") == "no_advice" else None,

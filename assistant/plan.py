@@ -68,7 +68,7 @@ _SAY = {
         "graduate": "postings for new graduates (no experience asked)",
     },
     "zh": {
-        "ai_roles": "AI岗位（大模型、NLP、机器学习、计算机视觉、语音、AI基础设施、AI工程）",
+        "ai_roles": "AI岗位（大模型、自然语言处理、机器学习、计算机视觉、语音、AI基础设施、AI工程）",
         "title": "职位名称含“{term}”的职位",
         "pay": "月薪 {value} 元",
         "yearly": "月薪 {value} 元（年薪÷12）",

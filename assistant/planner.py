@@ -7,7 +7,15 @@ from typing import Any
 
 from assistant import figures as fig
 from assistant.plan import AI_TARGETS, TECH_FAMILIES, Part, Plan, with_period
-from assistant.retrieval import Evidence, HybridRetriever, distinctive_terms, tokenize
+from assistant.retrieval import (
+    Evidence,
+    HybridRetriever,
+    distinctive_terms,
+    sentence_scores,
+    split_sentences,
+    tokenize,
+    with_sentence_similarity,
+)
 from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
 from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases, source_label
@@ -268,7 +276,7 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
     found = retriever.search(text, k=k, kinds=("article",), expansion=gloss(query))
     if not found:
         return []
-    vector = retriever.corpus.embed_query(f"{text} {gloss(query)}".strip())
+    vector = retriever.corpus.embed_query(text)  # the vector retrieval used: the question as asked
     best = _best_similarity(retriever, vector, found)
     if best < MIN_FACT_SIMILARITY:
         return []
@@ -280,7 +288,16 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
         latin = {t for t in wanted if t.isascii()}
         needed = 1 if len(latin or wanted) <= 3 else MIN_SHARED_TERMS
         found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
+        # The answer opens with the passage whose best sentence answers best (by words and by meaning).
+        found = with_sentence_similarity(retriever.corpus, found, query.text)
+        found.sort(key=lambda e: -_answers(e, query.text))
     return found
+
+
+def _answers(item: Evidence, question: str) -> float:
+    """How well the passage's best sentence answers the question."""
+    sentences = split_sentences(item.text, item.title)
+    return max(sentence_scores(sentences, question, item.sentence_similarity), default=0.0)
 
 
 def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> float:

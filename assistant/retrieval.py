@@ -1,8 +1,14 @@
-"""Hybrid retrieval: dense (Chroma) plus lexical (BM25 over jieba tokens), fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma) plus lexical (BM25 over jieba tokens), fused.
 
-The packaged embedding model reads almost no Chinese (STACK.md), so BM25 over jieba-segmented text
-carries Chinese questions, and the glossary adds the other script's names of every city, role and skill
-the question mentions (cross-lingual expansion) before either search runs.
+The dense side embeds the question as asked: the multilingual encoder matches a Chinese question to an
+English passage by itself, and appending glossary words to the question blurs its vector (dense recall
+0.74 without them, 0.62 with them, on eval/retrieval_bilingual.jsonl). The lexical side searches the
+question plus the glossary's other-script names of what it mentions (cross-lingual expansion).
+
+How much the lexical list counts depends on how much of the question it could match: the number of the
+question's distinctive words (not the corpus's common ones: AI, China, jobs...) that occur at all in the
+passages searched. A Chinese question over English articles often matches none, and its BM25 list is then
+noise that must not outvote the dense one; an English question over English articles matches several.
 """
 
 from __future__ import annotations
@@ -29,13 +35,15 @@ log = logging.getLogger(__name__)
 
 #: Reciprocal-rank-fusion constant: 60 is the usual choice; larger flattens the rank differences.
 RRF_K = 60
-#: The dense list counts for less than the lexical one: the packaged English model gives every passage
-#: of these AI-jobs articles a similar cosine (0.74-0.78 for a typical question), so its ranks are weak.
-DENSE_WEIGHT = 0.5
-#: In the score fusion of article chunks the dense cosine, stretched to the pool's spread, gets this share.
-ARTICLE_DENSE_SHARE = 0.2
-#: At most this many chunks of one article, and one posting per (title, company), in a result list.
-PER_ARTICLE = 2
+#: The lexical list gets its full weight when this many of the question's distinctive words (or all of them,
+#: if it has fewer) occur in the passages searched, and proportionally less below (none: the dense list alone).
+LEXICAL_FULL_AT = 3
+#: In the score fusion of article chunks, BM25 (relative to the best hit) gets at most this share; the dense
+#: cosine, stretched to the pool's spread, the rest.
+ARTICLE_LEXICAL_SHARE = 0.8
+#: At most this many chunks of one article, and one posting per (title, company), in a result list. The
+#: bundled articles are few and long, so an answer is often in the third-best chunk of the best article.
+PER_ARTICLE = 3
 _TOKEN = re.compile(r"[a-z0-9+#.]+|[\u4e00-\u9fff]+")
 _STOP = {
     "the", "a", "an", "of", "in", "for", "and", "or", "to", "is", "are", "what", "which", "how", "do", "does",
@@ -55,6 +63,8 @@ class Evidence:
     locator: str
     title: str
     score: float
+    #: Cosine of each of `split_sentences(text)` to the question, when computed (fact answers).
+    sentence_similarity: tuple[float, ...] = ()
 
     def to_document(self) -> Document:
         return Document(
@@ -130,7 +140,17 @@ class _LexicalIndex:
         self.city = np.array([m[0] for m in meta])
         self.role = np.array([m[1] for m in meta])
         self.source = np.array([m[2] for m in meta])
-        self.bm25 = _InvertedBM25(BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]))
+        tokens = [tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]
+        self.bm25 = _InvertedBM25(BM25Okapi(tokens))
+        self.vocabulary: dict[str, set[str]] = {"article": set(), "posting": set()}
+        for record, words in zip(self.records, tokens, strict=True):
+            self.vocabulary[record.kind].update(words)
+
+    def lexical_weight(self, text: str, kind: str) -> float:
+        """0-1: how far the lexical list can be trusted for `text` over the passages of `kind`."""
+        terms = distinctive_terms(text)
+        found = sum(1 for term in terms if term in self.vocabulary[kind])
+        return min(1.0, found / max(1, min(LEXICAL_FULL_AT, len(terms))))
 
     def search(self, text: str, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
         tokens = tokenize(text)
@@ -254,12 +274,13 @@ def fuse(ranked_lists: Iterable[Sequence[Evidence]], k: int, weights: Sequence[f
     return out
 
 
-def fuse_scores(dense: Sequence[Evidence], lexical: Sequence[Evidence], k: int) -> list[Evidence]:
-    """Score fusion for the (few) article chunks: BM25 relative to the best hit, plus the dense cosine
-    relative to the pool's spread, weighted toward BM25. Rank fusion would let any passage found by
-    both searches beat the best lexical hit, and the dense ranks are weak here (see DENSE_WEIGHT).
-    The share was chosen on five fact questions about the bundled articles (eval/ measures it)."""
-    if not lexical:
+def fuse_scores(
+    dense: Sequence[Evidence], lexical: Sequence[Evidence], k: int, lexical_share: float = ARTICLE_LEXICAL_SHARE
+) -> list[Evidence]:
+    """Score fusion for the (few) article chunks: BM25 relative to the best hit, with `lexical_share`,
+    plus the dense cosine relative to the pool's spread. Rank fusion would let any passage found by both
+    searches beat the best hit of either."""
+    if not lexical or lexical_share <= 0:
         return fuse([dense], k)
     top_lexical = max(e.score for e in lexical) or 1.0
     cosines = [e.score for e in dense]
@@ -268,10 +289,10 @@ def fuse_scores(dense: Sequence[Evidence], lexical: Sequence[Evidence], k: int) 
     combined: dict[str, float] = {}
     first: dict[str, Evidence] = {}
     for e in lexical:
-        combined[e.record_id] = combined.get(e.record_id, 0.0) + (1 - ARTICLE_DENSE_SHARE) * e.score / top_lexical
+        combined[e.record_id] = combined.get(e.record_id, 0.0) + lexical_share * e.score / top_lexical
         first.setdefault(e.record_id, e)
     for e in dense:
-        combined[e.record_id] = combined.get(e.record_id, 0.0) + ARTICLE_DENSE_SHARE * (e.score - low) / spread
+        combined[e.record_id] = combined.get(e.record_id, 0.0) + (1 - lexical_share) * (e.score - low) / spread
         first.setdefault(e.record_id, e)
     ranked = sorted(combined, key=lambda rid: -combined[rid])
     return fuse([[first[rid] for rid in ranked]], k)
@@ -305,18 +326,95 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Evidence]:
         """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order."""
         query = f"{text} {expansion}".strip()
-        vector = self.corpus.embed_query(query)
+        vector = self.corpus.embed_query(text)
         index = lexical_index(self.corpus)
         results: list[Evidence] = []
         for kind in kinds:
             pool = max(4 * k, 20)
             dense = _dense(self.corpus, vector, kind, filters, pool)
             lexical = index.search(query, kind, filters, pool)
+            weight = index.lexical_weight(query, kind)
             if kind == "article":
-                results.extend(fuse_scores(dense, lexical, k))
+                results.extend(fuse_scores(dense, lexical, k, ARTICLE_LEXICAL_SHARE * weight))
             else:
-                results.extend(fuse([dense, lexical], k, weights=(DENSE_WEIGHT, 1.0)))
+                results.extend(fuse([dense, lexical], k, weights=(1.0, weight)))
         return results
+
+
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")
+#: A sentence's cosine to the question counts this many shared words per 1.0 (0.1 ~ one word): for a
+#: Chinese question over an English passage it is all there is to go on.
+SEMANTIC_WEIGHT = 10.0
+_AMOUNT_QUESTION = re.compile(r"how (?:much|many)|what share|percent|多少|几|比例|占比|百分", re.I)
+
+
+def split_sentences(text: str, title: str = "") -> list[str]:
+    """A passage's sentences, whitespace collapsed, without headings: the article's own title, a heading run
+    into the sentence after it ("The AI Talent Race: … Tech Giants The global race …" keeps "The global race
+    …"), and pieces that are headings themselves (short with no closing punctuation, or short and mostly
+    capitalised). Nothing is dropped when nothing else would be left."""
+    body = text.lstrip()
+    head = title.rstrip("…").strip()
+    if head and body.startswith(head):
+        body = body[len(head) :]
+    pieces = [" ".join(s.split()).lstrip("-*•· ") for line in body.splitlines() for s in _SENTENCE.split(line)]
+    pieces = [p for p in pieces if p]
+    kept = [_after_heading(s) for s in pieces if not _is_heading(s)]
+    return kept or pieces
+
+
+_SMALL_WORDS = frozenset("a an and as at but by for from in into of on or the to vs with beyond after".split())
+
+
+def _is_heading(piece: str) -> bool:
+    words = piece.split()
+    if piece[-1] not in ".!?。！？\"”’)" and len(words) <= 12:
+        return True
+    capitalised = sum(1 for w in words if w[:1].isupper() or w.lower() in _SMALL_WORDS)
+    return len(words) <= 8 and capitalised >= 0.8 * len(words)
+
+
+def _after_heading(piece: str) -> str:
+    """The sentence without a title-case heading run into its start."""
+    words = piece.split()
+    for k, word in enumerate(words):
+        if word[:1].islower() and word.lower() not in _SMALL_WORDS:
+            # words[k - 1] opens the sentence; before it, a heading of at least four words.
+            if k >= 5 and words[k - 1][-1:] not in ",:;" and not words[k - 2].endswith(","):
+                return " ".join(words[k - 1 :])
+            return piece
+    return piece
+
+
+def sentence_scores(sentences: Sequence[str], question: str, similarity: Sequence[float] = ()) -> list[float]:
+    """How well each sentence answers the question: words shared with it (distinctive ones twice), a bonus
+    for stating a number when an amount is asked, and the sentence's cosine to the question when given."""
+    wanted = set(tokenize(question))
+    special = distinctive_terms(question)
+    numeric = bool(_AMOUNT_QUESTION.search(question))
+    out = []
+    for i, sentence in enumerate(sentences):
+        words = set(tokenize(sentence))
+        digits = numeric and bool(re.search(r"\d", sentence))
+        semantic = SEMANTIC_WEIGHT * similarity[i] if i < len(similarity) else 0.0
+        out.append(len(wanted & words) + len(special & words) + (1.5 if digits else 0.0) + semantic)
+    return out
+
+
+def with_sentence_similarity(corpus: Any, items: Sequence[Evidence], question: str) -> list[Evidence]:
+    """The passages with each sentence's cosine to the question (one batch through the embedder)."""
+    split = [split_sentences(e.text, e.title) for e in items]
+    flat = [s for sentences in split for s in sentences]
+    if not flat:
+        return list(items)
+    vectors = corpus.embedder.embed_documents(flat) @ np.asarray(corpus.embed_query(question), dtype=np.float32)
+    out, start = [], 0
+    for item, sentences in zip(items, split, strict=True):
+        sims = tuple(float(x) for x in vectors[start : start + len(sentences)])
+        start += len(sentences)
+        out.append(Evidence(item.kind, item.record_id, item.text, item.source_file, item.locator, item.title,
+                            item.score, sims))  # fmt: skip
+    return out
 
 
 def distinctive_terms(text: str) -> set[str]:

@@ -8,12 +8,13 @@ quoted source text.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN
 from assistant.plan import AI_FAMILIES, TECH_FAMILIES, Plan
-from assistant.retrieval import Evidence, distinctive_terms, tokenize
+from assistant.retrieval import Evidence, sentence_scores, split_sentences
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
 from assistant.templates import render
 from assistant.vocab import (
@@ -242,7 +243,8 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         dimension = block.extra["dimension"]
         unit = " CNY" if lang == "en" else " 元"
         items = _sep(lang).join(
-            f"{label(dimension, f.filters[dimension], lang)} {_money(float(f.value))}{unit} (n={f.n})"
+            f"{label(dimension, f.filters[dimension], lang)} {_money(float(f.value))}{unit} "
+            + (f"(n={f.n})" if lang == "en" else f"（{f.n} 个职位）")
             for f in block.figures
         ) or ("none has enough postings with pay" if lang == "en" else "没有样本足够的")
         return [render(lang, "top_pay", subject=subj, dimension=_DIMENSION[lang][dimension],
@@ -479,7 +481,7 @@ def compose(findings: Findings) -> Answer:
         for i, item in enumerate(findings.evidence):
             citation = Citation(item.source_file, item.locator, item.text, item.kind)
             number = cite.marks([citation]).strip("[]")
-            quote = best_sentences(item.text, findings.question)
+            quote = best_sentences(item.text, findings.question, similarity=item.sentence_similarity, title=item.title)
             line = render(lang, "evidence_line", text=quote, n=number)
             if lang == "zh" and not _CJK.search(quote):
                 # An English passage under a Chinese answer: marked as the original, with its key terms glossed.
@@ -506,26 +508,16 @@ def compose(findings: Findings) -> Answer:
     return Answer("\n".join(lines).strip(), tuple(cite.citations), tuple(figures), lang, findings.intent, advice)
 
 
-_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")
-
-
-def best_sentences(text: str, question: str, limit: int = 320) -> str:
-    """The sentences of a passage that share the most words with the question, in their own order,
-    within `limit` characters: the part of a cited passage that answers."""
-    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text) if s and s.strip()]
+def best_sentences(
+    text: str, question: str, limit: int = 320, similarity: Sequence[float] = (), title: str = ""
+) -> str:
+    """The sentences of a passage that answer the question best (`retrieval.sentence_scores`) within `limit`
+    characters: the best one first (an answer opens with what answers), the others in the passage's order."""
+    sentences = split_sentences(text, title)
     if not sentences:
         return ""
-    wanted = set(tokenize(question))
-    special = distinctive_terms(question)
-    # Distinctive words count double; a question about an amount prefers sentences that state one.
-    numeric = bool(re.search(r"how (?:much|many)|what share|percent|多少|几|比例|占比", question, re.I))
-
-    def score(i: int) -> float:
-        words = set(tokenize(sentences[i]))
-        digits = numeric and bool(re.search(r"\d", sentences[i]))
-        return len(wanted & words) + len(special & words) + (1.5 if digits else 0.0)
-
-    scored = sorted(range(len(sentences)), key=lambda i: -score(i))
+    scores = sentence_scores(sentences, question, similarity)
+    scored = sorted(range(len(sentences)), key=lambda i: -scores[i])
     chosen: list[int] = []
     used = 0
     for i in scored:
@@ -535,5 +527,5 @@ def best_sentences(text: str, question: str, limit: int = 320) -> str:
         used += len(sentences[i]) + 1
         if used >= limit * 0.6:
             break
-    quote = " … ".join(sentences[i] for i in sorted(chosen))
+    quote = " … ".join(sentences[i] for i in [chosen[0], *sorted(chosen[1:])])
     return quote if len(quote) <= limit + 40 else quote[:limit].rsplit(" ", 1)[0] + "…"

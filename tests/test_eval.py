@@ -375,6 +375,32 @@ def test_fact_recall_at_5(report: EvalReport) -> None:
 
 
 @pytest.mark.slow
+def test_fact_answers_open_with_the_sentence_that_answers(report: EvalReport) -> None:
+    metric = report.metric("fact_first_line")
+    assert metric.total >= 15
+    assert (metric.score or 0) >= TARGETS["fact_first_line"], _failures(report, "first_line_hit")
+
+
+@pytest.mark.slow
+def test_chinese_questions_are_answered_in_chinese(report: EvalReport) -> None:
+    metric = report.metric("chinese_in_chinese")
+    assert metric.total >= 40
+    assert metric.score == TARGETS["chinese_in_chinese"], _failures(report, "chinese_ok")
+
+
+def test_english_outside_quotes_is_found_and_quotes_are_not_counted() -> None:
+    from assistant.evaluation import english_outside_quotes
+
+    allowed = {"python", "ai"}
+    text = (
+        "深圳AI岗位需补充：Data Mining、Python [1]\n"
+        "- 「英文原文」Xiaomi is hiring AI experts.（要点：人工智能） [2]\n"
+        "我对问题的理解：“30w”理解为月薪高于 25,000 元。期间 2017-04-03 to 2017-05-03"
+    )
+    assert english_outside_quotes(text, allowed) == ["Data", "Mining", "to"]
+
+
+@pytest.mark.slow
 def test_refusal_correctness(report: EvalReport) -> None:
     metric = report.metric("refusal_correctness")
     assert metric.total >= 8

@@ -135,6 +135,10 @@ def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple
             said["dated"] = span  # "Alibaba" in this data: only 2017 postings; say so plainly
         return plan, said
     if min(n for n, _ in counts) < fig.THIN:
+        older = sum(total - n for n, total in counts)
+        if older > 0 and plan.intent in ("figure", "guidance"):
+            # Pooled with older snapshots: say so, or a 2017-heavy figure passes for today's market.
+            said["mixed"] = (recent[0], recent[-1], sum(n for n, _ in counts), older)
         return plan, said
     older = sum(total - n for n, total in counts)
     if older <= 0:
@@ -326,7 +330,8 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1)) if newest else ()
     for role, subject in subjects:
         subject = subject.with_(cities=(city,) if use_city and city else ())
-        if recent and fig.count(db, subject.with_(years=recent))[0].n >= fig.THIN:
+        recent_count = fig.count(db, subject.with_(years=recent))[0].n if recent else 0
+        if recent and recent_count >= fig.THIN:
             subject = subject.with_(years=recent)  # the market now, as for figures
         counted = fig.count(db, subject)[0]
         if not counted.value:
@@ -341,6 +346,7 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
             overlap=tuple(s for s in top_skills if s in mine),
             gap=tuple(s for s in top_skills if s not in mine)[:4],
             examples=fig.examples(db, subject, limit=1), filters=subject.describe(), subject=subject,
+            recent=recent, recent_count=recent_count,
         ))  # fmt: skip
     if not rows:
         return [], {}

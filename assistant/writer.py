@@ -59,6 +59,21 @@ class AdviceRow:
     examples: list[Citation] = field(default_factory=list)
     filters: dict[str, str] = field(default_factory=dict)
     subject: Filters | None = None
+    #: The data's recent years, and how many of the row's postings fall in them: a row counted over all
+    #: years (too few recent postings) says so, since the other rows may be recent only.
+    recent: tuple[int, ...] = ()
+    recent_count: int = 0
+
+
+def _advice_period(row: AdviceRow, lang: str) -> str:
+    if not row.recent:
+        return ""
+    span = _years(row.recent)
+    if row.subject is not None and row.subject.years:
+        return f" in {span}" if lang == "en" else f"（{span}年）"
+    if lang == "en":
+        return f" in all years (only {row.recent_count} from {span}, so older postings are included)"
+    return f"（各年份合计：{span}年仅 {row.recent_count} 个，含较早职位）"
 
 
 @dataclass
@@ -396,6 +411,9 @@ def _reading_lines(findings: Findings) -> list[str]:
             more = (f" {others} has enough postings too: ask “on {others}” to compare there." if lang == "en"
                     else f"{others}也有足够的职位：问题中写明“{others}”即可在那里比较。")  # fmt: skip
         lines.append(render(lang, "same_board", board=source_label(findings.resolved["board"], lang)) + more)
+    if "mixed" in findings.resolved:
+        first, last, recent, older = findings.resolved["mixed"]
+        lines.append(render(lang, "mixed_years", first=first, last=last, recent=f"{recent:,}", older=f"{older:,}"))
     if "dated" in findings.resolved:
         first, last, boards = findings.resolved["dated"]
         years = str(first) if first == last else f"{first}–{last}"
@@ -457,6 +475,7 @@ def compose(findings: Findings) -> Answer:
             )
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
+                period=_advice_period(row, lang),
                 median=_money(row.median), uplift=uplift, overlap=have, gap=gap, cites=cite.marks(row.examples),
                 thin=render(lang, "thin") if row.count < THIN else "",
             ))  # fmt: skip

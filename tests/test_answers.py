@@ -254,3 +254,21 @@ def test_a_chat_model_may_plan_and_figures_still_come_from_sql(bundled_store: tu
         assert ca.plan(question).subjects[0].years != (2017,)  # "not a plan": the rules' plan
     finally:
         ca.close()
+
+
+def test_a_figure_pooled_with_older_postings_says_so(ca: CareerAssistant) -> None:
+    answer = ca.ask("What do mobile developers earn in Beijing?")
+    where = "city = 'Beijing' AND role_family = 'mobile'"
+    recent, older = (
+        ca.corpus.query(f"SELECT count(*) FROM postings WHERE {where} AND year(posted) {op} 2023")[0][0]
+        for op in (">=", "<")
+    )
+    assert 0 < recent < 10 and older > 0  # too few recent postings to stand alone: the premise of this test
+    assert f"Postings from 2023–2025: only {recent}, too few" in answer.text
+    assert f"also count {older} older postings" in answer.text
+
+
+def test_an_advice_row_over_all_years_says_so(ca: CareerAssistant) -> None:
+    answer = ca.ask("I'm a frontend developer in Hangzhou. How do I move into AI?")
+    rows = [line for line in answer.text.splitlines() if re.match(r"\d\. ", line)]
+    assert rows and all(" in 2023–2025" in r or "in all years (only " in r for r in rows)

@@ -22,7 +22,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "salary": {"subject", "median", "p25", "p75", "n", "thin", "cites"},
     "top": {"subject", "dimension", "items", "n", "thin", "cites"},
     "share": {"subject", "value", "whole", "n", "cites"},
-    "trend_intro": set(),
+    "trend_intro": {"subject"},
     "trend_row": {"year", "source", "n", "pay"},
     "thin": set(),
     "provenance": {"source", "rule"},

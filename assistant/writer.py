@@ -273,7 +273,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(lang, block.kind, subject=subj, items=items, n=f"{n:,}",
                        thin=render(lang, "thin") if n < THIN else "", cites=marks)]  # fmt: skip
     if block.kind == "trend":
-        lines = [render(lang, "trend_intro")]
+        lines = [render(lang, "trend_intro", subject=subj)]
         counts = [f for f in block.figures if f.name == "count"]
         for fig in counts:
             med = next((m for m in block.figures if m.name == "salary_median" and m.filters == fig.filters), None)

@@ -272,3 +272,9 @@ def test_an_advice_row_over_all_years_says_so(ca: CareerAssistant) -> None:
     answer = ca.ask("I'm a frontend developer in Hangzhou. How do I move into AI?")
     rows = [line for line in answer.text.splitlines() if re.match(r"\d\. ", line)]
     assert rows and all(" in 2023–2025" in r or "in all years (only " in r for r in rows)
+
+
+def test_each_trend_block_names_its_population(ca: CareerAssistant) -> None:
+    answer = ca.ask("大模型会代替程序员吗")
+    intros = [line for line in answer.text.splitlines() if "按年份统计的职位数与薪资" in line]
+    assert [line.split("：")[0] for line in intros] == ["大模型/生成式AI岗位", "技术岗位"]

@@ -292,14 +292,20 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
             base = base.with_(title_terms=(*base.title_terms, word))
             parts.append(Part(hit.group(0).strip(), _say(lang, "title", term=word), term=word))
             break
-    qualified = re.search(r"(?:\bAI\b|A\.I\.|人工智能|大模型)\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
+    # "AI" by Latin letters only: in "AI产品经理" no word boundary separates it from the Chinese after it.
+    qualified = re.search(r"(?:(?<![A-Za-z])AI(?![A-Za-z])|A\.I\.|人工智能|大模型)\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
     if qualified and base.roles and base.roles != AI_FAMILIES:
         role = mentions(qualified.group(1), (), strict_case=False).roles
         if role and role[0] not in AI_FAMILIES:
             base = base.with_(roles=(role[0],), skills=(_AI_SKILL,))
-            parts.append(
-                Part(qualified.group(0).strip(), _say(lang, "ai_qualified", role=vocab.role_label(role[0], lang)))
-            )
+            # The words read are "AI" and the job name: the shortest start that already names the role.
+            rest = qualified.group(1)
+            end = next((i for i in range(1, len(rest) + 1)
+                        if role[0] in mentions(rest[:i], (), strict_case=False).roles), len(rest))  # fmt: skip
+            while end < len(rest) and rest[end].isascii() and rest[end].isalpha():
+                end += 1  # the whole word: "managers", not "manager"
+            words = qualified.group(0)[: qualified.start(1) - qualified.start(0) + end].strip()
+            parts.append(Part(words, _say(lang, "ai_qualified", role=vocab.role_label(role[0], lang))))
     return base, parts
 
 

@@ -28,6 +28,15 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # pay asked in slang is pay, not a count
     ("深圳做 Go 开发一般多少k", {"measure": "salary", "subject": {"cities": ("Shenzhen",), "skills": ("Go",)}}),
     ("What does a Rust developer make in Shanghai?", {"measure": "salary", "subject": {"cities": ("Shanghai",)}}),
+    # "AI" before a job name in either script: that job's postings that list AI skills, never dropped silently
+    (
+        "AI测试工程师的月薪中位数是多少？",
+        {"measure": "salary", "subject": {"roles": ("qa",), "skills": ("Artificial Intelligence",)}},
+    ),
+    (
+        "Which skills do AI product managers list most?",
+        {"measure": "top_skills", "subject": {"roles": ("product",), "skills": ("Artificial Intelligence",)}},
+    ),
     # rankings by pay, not by count
     (
         "Which city pays the most for computer vision engineers?",

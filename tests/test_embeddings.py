@@ -324,7 +324,7 @@ def test_use_through_chroma_and_langchain(use: Embedder, tmp_path: Path) -> None
     try:
         texts = ["自然语言处理工程师 | 百度 | 北京", "Java开发工程师 | 美团 | 上海", "产品经理 | 小米 | 北京"]
         metadatas = [{"n": i} for i in range(3)]
-        vectors.upsert(vectors.postings, ["a", "b", "c"], texts, use.embed_documents(texts), metadatas)
+        vectors.upsert(vectors.postings, ["a", "b", "c"], use.embed_documents(texts), metadatas)
         # query_texts: Chroma embeds the question itself, through the project's function.
         got = vectors.postings.query(query_texts=["natural language processing engineer in Beijing"], n_results=1)
         assert got["ids"][0] == ["a"]

@@ -289,6 +289,7 @@ def skill_label(name: str, lang: str = "en") -> str:
     return next((a for a in aliases if _CJK.search(a) and not re.search(r"[A-Za-z]", a)), name)
 
 
+@lru_cache(maxsize=1 << 16)  # pure; tags and titles repeat across thousands of postings
 def find_skills(text: str) -> tuple[str, ...]:
     """Canonical skills named in free text (a title, a tag list), in order of appearance, no repeats.
 
@@ -307,6 +308,7 @@ def find_skills(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=1 << 16)
 def classify_tag(tag: str) -> str:
     """Class of one tag from a mixed tag list (51job `tags`, Zhaopin 技能).
 

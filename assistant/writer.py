@@ -69,8 +69,8 @@ def _advice_period(row: AdviceRow, lang: str) -> str:
     if not row.recent:
         return ""
     span = _years(row.recent)
-    if row.subject is not None and row.subject.years:
-        return f" in {span}" if lang == "en" else f"（{span}年）"
+    if (row.subject is not None and row.subject.years) or row.recent_count >= row.count:
+        return f" in {span}" if lang == "en" else f"（{span}年）"  # all of them recent, whether narrowed or not
     if lang == "en":
         return f" in all years (only {row.recent_count} from {span}, so older postings are included)"
     return f"（各年份合计：{span}年仅 {row.recent_count} 个，含较早职位）"

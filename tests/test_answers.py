@@ -278,3 +278,12 @@ def test_each_trend_block_names_its_population(ca: CareerAssistant) -> None:
     answer = ca.ask("大模型会代替程序员吗")
     intros = [line for line in answer.text.splitlines() if "按年份统计的职位数与薪资" in line]
     assert [line.split("：")[0] for line in intros] == ["大模型/生成式AI岗位", "技术岗位"]
+
+
+def test_an_advice_row_whose_postings_are_all_recent_does_not_claim_older_ones(ca: CareerAssistant) -> None:
+    answer = ca.ask("How do I move into CUDA programming?")
+    sql = "SELECT count(*) FILTER (WHERE year(posted) >= 2023), count(*) FROM postings WHERE list_contains(skills, ?)"
+    recent, total = ca.corpus.query(sql, ["CUDA"])[0]
+    assert recent == total < 10  # the premise: too few for the recent rule, yet none older
+    row = next(line for line in answer.text.splitlines() if line.startswith("1. CUDA"))
+    assert f"{total} postings in 2023–2025" in row and "older" not in row

@@ -293,7 +293,8 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
             parts.append(Part(hit.group(0).strip(), _say(lang, "title", term=word), term=word))
             break
     # "AI" by Latin letters only: in "AI产品经理" no word boundary separates it from the Chinese after it.
-    qualified = re.search(r"(?:(?<![A-Za-z])AI(?![A-Za-z])|A\.I\.|人工智能|大模型)\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
+    ai_word = r"(?:(?<![A-Za-z])AI(?![A-Za-z])|A\.I\.|人工智能|大模型)"
+    qualified = re.search(ai_word + r"\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
     if qualified and base.roles and base.roles != AI_FAMILIES:
         role = mentions(qualified.group(1), (), strict_case=False).roles
         if role and role[0] not in AI_FAMILIES:

@@ -198,8 +198,8 @@ class _UseEmbedder(Embedder):
     boundaries kept apart), so a text's vector does not depend on its neighbours beyond float32
     rounding (|difference| < 1e-6, cosine 1.000000): checked in tests/test_embeddings.py.
 
-    A call with many texts (ingest) is cut into `workers` contiguous shards encoded at once by as many
-    copies of the encoder, one thread each: the tokenizer is pure Python, so BLAS threads alone leave a
+    A call with many texts (ingest) is cut into pieces that `workers` copies of the encoder, one thread
+    each, take in turn: the tokenizer is pure Python, so BLAS threads alone leave a
     core idle (2 cores: 1.6x with two copies against 1.26x with two BLAS threads). The extra copies load
     on the first such call; a question never loads them.
     """
@@ -241,21 +241,34 @@ class _UseEmbedder(Embedder):
                 self._models.append(self._load(1))
 
     def _encode_shards(self, texts: list[str]) -> Vectors:
+        import queue
         from concurrent.futures import ThreadPoolExecutor
 
         from threadpoolctl import threadpool_limits
 
         while len(self._models) < self._workers:
             self._models.append(self._load(1))
-        size = -(-len(texts) // self._workers)
-        shards = [texts[start : start + size] for start in range(0, len(texts), size)]
+        # Small pieces handed to whichever copy is free: no core waits at the end for a longer shard.
+        pieces = [texts[start : start + _PIECE] for start in range(0, len(texts), _PIECE)]
+        free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for model in self._models[: self._workers]:
+            free.put(model)
+
+        def encode(piece: list[str]) -> Vectors:
+            model = free.get()
+            try:
+                return np.asarray(model.encode(piece), dtype=np.float32).reshape(-1, USE_DIMENSION)
+            finally:
+                free.put(model)
+
         # One BLAS thread per copy, set once around all of them: each copy's own limit then sets and
         # restores the same value, whatever order the threads finish in.
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(shards)) as pool:
-            parts = list(pool.map(lambda pair: pair[0].encode(pair[1]), zip(self._models, shards, strict=False)))
-        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1, USE_DIMENSION) for p in parts])
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self._workers) as pool:
+            return np.concatenate(list(pool.map(encode, pieces)))
 
 
+#: Texts per piece of a shared call: large enough to fill the encoder's micro-batches many times over.
+_PIECE = 256
 #: Below this many texts a call runs on one copy of the encoder (a question, a small upload).
 _PARALLEL_MIN_TEXTS = 256
 

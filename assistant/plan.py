@@ -686,6 +686,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             subjects = (*subjects, base.with_(roles=TECH_FAMILIES, skills=()))
         intent, measure, hit = "trend", None, forecast
         parts.append(Part(hit.group(0).strip(), _say(lang, "forecast"), _say(lang, "forecast_why")))
+    if intent == "trend" and not forecast and len(subjects) == 1:
+        # "LLM jobs and tech jobs over the years", "北京和上海的大模型岗位这几年": one trend per population named,
+        # not one pooled trend (nor a second population said to be read and then left out).
+        if tech_beside and base.roles != TECH_FAMILIES:
+            subjects = (base, base.with_(roles=TECH_FAMILIES, skills=()))
+        else:
+            subjects, compare_kind = _two_of(base)
     if (intent in ("fact", "figure", "guidance") and _has("requirement", asked) and base.roles and extra_skills
             and measure not in ("education", "pay_position", "top_skills")):  # fmt: skip
         # "人工智能真的需要大量数学么": the share of that role's postings that list the skill.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from assistant.plan import AI_FAMILIES, Plan, make_plan, stated_pays
+from assistant.plan import AI_FAMILIES, TECH_FAMILIES, Plan, make_plan, stated_pays
 from assistant.schema import Filters
 from assistant.understand import understand
 
@@ -37,6 +37,13 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "Which skills do AI product managers list most?",
         {"measure": "top_skills", "subject": {"roles": ("product",), "skills": ("Artificial Intelligence",)}},
     ),
+    # a trend over two populations is one trend each, not one pooled (nor one said to be read and left out)
+    (
+        "北京和上海的大模型岗位这几年怎么变化？",
+        {"intent": "trend", "subjects": [{"cities": ("Beijing",), "roles": ("llm",)}, {"cities": ("Shanghai",)}]},
+    ),
+    ("How have LLM jobs and tech jobs changed over the years?",
+     {"intent": "trend", "subjects": [{"roles": ("llm",)}, {"roles": TECH_FAMILIES}]}),
     # rankings by pay, not by count
     (
         "Which city pays the most for computer vision engineers?",

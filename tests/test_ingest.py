@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import BUNDLED_CORPUS, Settings
-from assistant.errors import StoreLockedError, StoreMismatchError
+from assistant.errors import RuntimeFailure, StoreLockedError, StoreMismatchError
 from assistant.market import PostingsTable
 from assistant.store import VectorCollections, WriterLock, current_generation
 from ingest.pipeline import IngestOptions, ingest
@@ -164,6 +164,27 @@ def test_changed_file_replaces_its_records_and_reuses_the_rest(corpus: Path, set
     path.write_text(renamed_title, encoding="utf-8")
     renamed = ingest([corpus], settings, _opts())
     assert renamed.ok and renamed.texts_embedded == 1  # only the posting whose title changed
+
+
+def test_a_failed_vector_write_leaves_the_store_as_it_was(
+    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([corpus], settings, _opts())
+    before = _state(settings)
+    path = corpus / "lagou" / "nlp.csv"
+    renamed = path.read_text(encoding="utf-8").replace("自然语言处理工程师", "自然语言处理专家")
+    path.write_text(renamed, encoding="utf-8")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeFailure("writing to the vector store failed: disk full")
+
+    upsert = VectorCollections.upsert
+    monkeypatch.setattr(VectorCollections, "upsert", fail)
+    with pytest.raises(RuntimeFailure, match="disk full"):
+        ingest([corpus], settings, _opts())
+    assert _state(settings) == before
+    monkeypatch.setattr(VectorCollections, "upsert", upsert)
+    assert ingest([corpus], settings, _opts()).ok and "自然语言处理专家" in _postings(settings)
 
 
 def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:

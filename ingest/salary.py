@@ -31,6 +31,7 @@ hand-edited Zhaopin row `1.5-30万` is rejected as "implausible range 15000-3000
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -106,12 +107,23 @@ class Salary:
     rule: str = ""  # the conversion applied, e.g. "per day × 21.75 working days"
 
 
+#: Digits in one amount beyond which it cannot be a salary (a yearly 99,999,999,999 already is not).
+_MAX_DIGITS = 12
+
+
 class SalaryError(ValueError):
     """Salary text that cannot be read or is implausible; str(exc) is a short reason."""
 
 
 def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return "too large to read"
     return str(int(value)) if value == int(value) else f"{value:.2f}".rstrip("0")
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """The text as a reason quotes it: repr, cut to `limit` characters (a 400-digit value is not echoed whole)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _strip_currency(text: str) -> tuple[str, str]:
@@ -137,12 +149,14 @@ def _amounts(text: str, period: str, original: str) -> tuple[float, float | None
     compact = re.sub(r"\s+", " ", compact).strip()
     match = _RANGE.match(compact)
     if match is None:
-        raise SalaryError(f"unrecognised salary format {original!r}")
+        raise SalaryError(f"unrecognised salary format {_quoted(original)}")
     a, unit_a, b, unit_b = match.groups()
     if unit_a is None and unit_b is not None:
         unit_a = unit_b  # "1-1.5万": the unit after the second number applies to both
     if unit_b is None and b is not None:
         unit_b = unit_a
+    if max(len(a), len(b or "")) > _MAX_DIGITS:
+        raise SalaryError(f"amount too long to be a salary {_quoted(original)}")
     low = float(a) * _MULTIPLIER.get((unit_a or "").lower(), 1.0)
     high = float(b) * _MULTIPLIER.get((unit_b or "").lower(), 1.0) if b is not None else None
     if unit_a is None and period == "month" and "元" not in original and low < 1000:
@@ -202,7 +216,7 @@ def parse_salary(text: str | None) -> Salary | None:
     max_only = bool(_MAX_ONLY.search(normalized))
     normalized = _MAX_ONLY.sub(" ", _MIN_ONLY.sub(" ", normalized))
     if not re.search(r"\d", normalized):
-        raise SalaryError(f"no amount in {original!r}")
+        raise SalaryError(f"no amount in {_quoted(original)}")
     first, second = _amounts(normalized, period, original)
     low: float | None = first
     high: float | None = second
@@ -213,7 +227,7 @@ def parse_salary(text: str | None) -> Salary | None:
         elif not min_only:
             high = low
     elif min_only or max_only:
-        raise SalaryError(f"a range with an open bound {original!r}")
+        raise SalaryError(f"a range with an open bound {_quoted(original)}")
     factor, rule = _TO_MONTHLY[period]
     low = round(low * factor, 2) if low is not None else None
     high = round(high * factor, 2) if high is not None else None

@@ -187,6 +187,21 @@ def test_a_failed_vector_write_leaves_the_store_as_it_was(
     assert ingest([corpus], settings, _opts()).ok and "自然语言处理专家" in _postings(settings)
 
 
+def test_a_salary_too_long_to_read_costs_that_value_only(corpus: Path, settings: Settings) -> None:
+    rows = [
+        {"title": "数据工程师", "location": "上海", "pay": "2-3万", "company": "某公司"},
+        {"title": "算法工程师", "location": "北京", "pay": "9" * 400 + "k", "company": "另一家公司"},
+    ]
+    (corpus / "odd.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = ingest([corpus], settings, _opts())
+    assert report.ok, report.render()
+    odd = next(f for f in report.files if f.display.endswith("odd.jsonl"))
+    assert odd.status == "added" and odd.records == 2
+    assert any("amount too long to be a salary" in reason for reason in odd.unknown)
+    postings = _postings(settings)
+    assert postings["算法工程师"]["salary_min"] is None and postings["数据工程师"]["salary_min"] == 20000
+
+
 def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:
     ingest([corpus], settings, _opts())
     (corpus / "lagou" / "machine_learning.csv").unlink()

@@ -98,6 +98,8 @@ def test_not_stated_is_none(text: str | None) -> None:
         pytest.param("about ten thousand", "no amount", id="words"),
         pytest.param("10k-20k-30k", "unrecognised salary format", id="three numbers"),
         pytest.param("10k-20k以上", "a range with an open bound", id="range and 以上"),
+        pytest.param("9" * 400 + "k", "amount too long to be a salary '99999", id="400 digits"),
+        pytest.param("1" + "0" * 20 + "-2" + "0" * 20, "amount too long to be a salary", id="21-digit range"),
     ],
 )
 def test_rejections_say_why(text: str, reason: str) -> None:
@@ -105,6 +107,7 @@ def test_rejections_say_why(text: str, reason: str) -> None:
         parse_salary(text)
     assert reason in str(info.value)
     assert isinstance(info.value, ValueError)
+    assert len(str(info.value)) < 120  # a reason, not the value echoed back
 
 
 def _salary_strings() -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,27 +152,46 @@ def _records_to_table(records: list[object], encoding: str, display: str) -> Tab
             table.skip(f"record is a {type(record).__name__}, not an object")
             continue
         for key in record:
-            if str(key) not in headers:
-                headers.append(str(key))
-        table.rows.append((number, {str(k): _cell(v) for k, v in record.items()}))
+            if _cell(key) not in headers:
+                headers.append(_cell(key))
+        table.rows.append((number, {_cell(k): _cell(v) for k, v in record.items()}))
     if not table.rows:
         raise InputFileError(display, "no JSON objects with fields found")
     return table
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value).strip()
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value).strip()
+    # JSON may escape half of a UTF-16 pair ("\ud800"): not a character; kept visibly as U+FFFD.
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; one too long to be a number anyone wrote on purpose stays text (Python refuses to
+    convert past 4,300 digits, which would fail the whole file)."""
+    return int(digits) if len(digits) <= 64 else digits
+
+
+def _loads(text: str) -> object:
+    return json.loads(text, parse_int=_json_int)
 
 
 def _read_json(text: str, encoding: str, display: str) -> Table:
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except json.JSONDecodeError as exc:
         raise InputFileError(display, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise InputFileError(display, "JSON nested too deeply to read (lists or objects inside each other "
+                             "about a thousand levels deep)") from None  # fmt: skip
     if isinstance(doc, dict):
         # Exports often wrap the list: {"data": [...]} or {"jobs": [...]}; take the one list of objects.
         lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
@@ -185,14 +205,17 @@ def _read_json(text: str, encoding: str, display: str) -> Table:
 
 def _read_jsonl(text: str, encoding: str, display: str) -> Table:
     records: list[object] = []
-    bad = 0
+    bad = deep = 0
     for line in text.splitlines():
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(_loads(line))
         except json.JSONDecodeError:
             bad += 1
+            records.append(None)
+        except RecursionError:
+            deep += 1
             records.append(None)
     table = _records_to_table(records, encoding, display) if any(isinstance(r, dict) for r in records) else None
     if table is None:
@@ -200,6 +223,8 @@ def _read_jsonl(text: str, encoding: str, display: str) -> Table:
     table.skipped.pop("record is a NoneType, not an object", None)
     if bad:
         table.skipped["line is not valid JSON"] = bad
+    if deep:
+        table.skipped["line nested too deeply to read"] = deep
     return table
 
 

@@ -112,3 +112,22 @@ def test_xlsx(tmp_path: Path) -> None:
 def test_malformed_tables(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     with pytest.raises(InputFileError, match=reason):
         read_table(tmp_path / name, data, name)
+
+
+def test_json_too_deep_too_long_or_half_a_character_costs_only_what_it_touches(tmp_path: Path) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    with pytest.raises(InputFileError, match="JSON nested too deeply to read"):
+        read_table(tmp_path / "deep.json", deep, "deep.json")
+    good = '{"title": "算法工程师", "pay": "2-3万"}'
+    lines = [
+        good,
+        '{"title": "x", "pay": ' + "[" * 5000 + "]" * 5000 + "}",  # one line too deep
+        '{"title": "数据工程师", "pay": ' + "9" * 5000 + "}",  # past Python's int conversion limit
+        '{"title": "数据\\ud800工程师", "pay": "2-3万"}',  # half of a UTF-16 pair
+    ]
+    table = read_table(tmp_path / "mixed.jsonl", "\n".join(lines).encode(), "mixed.jsonl")
+    assert table.skipped == {"line nested too deeply to read": 1}
+    rows = [fields for _, fields in table.rows]
+    assert rows[0] == {"title": "算法工程师", "pay": "2-3万"}
+    assert rows[1] == {"title": "数据工程师", "pay": "9" * 5000}  # kept as text; the salary reader refuses it
+    assert rows[2]["title"] == "数据\ufffd工程师"

@@ -10,7 +10,7 @@ from pathlib import Path
 from assistant.errors import InputFileError
 from assistant.schema import Article, Chunk
 from ingest.postings import content_id
-from ingest.readers import decode_text
+from ingest.readers import decode_text, strip_controls
 
 #: ~150 English tokens: inside the model's 256-token window with room for the title prefix, and small
 #: enough that BM25 scores one topic at a time (900 mixed topics: fact recall@5 13/18 vs 14/18 on eval/).
@@ -38,6 +38,7 @@ def read_article(path: Path, data: bytes, display: str) -> Article:
             text = _html_text(text)
         elif suffix == ".md":
             text = _markdown_text(text)
+    text = strip_controls(text)  # after HTML unescaping: an escaped control character is one too
     lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     lines = [line for line in lines if not _BOILERPLATE.match(line)]
     clean = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

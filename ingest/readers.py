@@ -100,6 +100,7 @@ def read_table(path: Path, data: bytes, display: str) -> Table:
     if suffix == ".xlsx":
         return _read_xlsx(data, display)
     text, encoding = decode_text(data, display)
+    text = strip_controls(text)
     if suffix in (".csv", ".tsv"):
         return _read_delimited(text, encoding, display, "\t" if suffix == ".tsv" else None)
     if suffix == ".jsonl":
@@ -161,6 +162,15 @@ def _records_to_table(records: list[object], encoding: str, display: str) -> Tab
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: Terminal escape sequences (colours, cursor moves) and the other control characters: text from a file is
+#: stored and shown as text, never as instructions to a terminal. Tabs and line breaks stay.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (tabs and line breaks kept)."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
 
 
 def _cell(value: object) -> str:
@@ -171,7 +181,7 @@ def _cell(value: object) -> str:
     else:
         text = str(value).strip()
     # JSON may escape half of a UTF-16 pair ("\ud800"): not a character; kept visibly as U+FFFD.
-    return _SURROGATE.sub("\ufffd", text)
+    return strip_controls(_SURROGATE.sub("\ufffd", text))
 
 
 def _json_int(digits: str) -> int | str:

@@ -131,3 +131,17 @@ def test_json_too_deep_too_long_or_half_a_character_costs_only_what_it_touches(t
     assert rows[0] == {"title": "算法工程师", "pay": "2-3万"}
     assert rows[1] == {"title": "数据工程师", "pay": "9" * 5000}  # kept as text; the salary reader refuses it
     assert rows[2]["title"] == "数据\ufffd工程师"
+
+
+def test_terminal_escapes_and_control_characters_are_not_kept(tmp_path: Path) -> None:
+    from ingest.articles import read_article
+
+    csv_data = "title,pay\n\x1b[31m算法工程师\x1b[0m\x07,2-3万\n数据\x00\x1b]0;owned\x07工程师,1-2万\n".encode()
+    table = read_table(tmp_path / "c.csv", csv_data.replace(b"\x00", b""), "c.csv")
+    assert [fields["title"] for _, fields in table.rows] == ["算法工程师", "数据工程师"]
+    jsonl = b'{"title": "\\u001b[1mNLP\\u001b[0m engineer\\u0008", "pay": "2-3\\u0085\\u4e07"}'
+    fields = read_table(tmp_path / "j.jsonl", jsonl, "j.jsonl").rows[0][1]
+    assert fields == {"title": "NLP engineer", "pay": "2-3万"}
+    html = b"<h1>AI jobs &#27;[31m grow</h1><p>Demand for\x1b[2J NLP engineers doubled.\x0c</p>"
+    article = read_article(tmp_path / "a.html", html, "a.html")
+    assert "\x1b" not in article.text and "\x0c" not in article.text and "NLP engineers doubled." in article.text

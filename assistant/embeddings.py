@@ -235,10 +235,13 @@ class _UseEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), USE_DIMENSION)
 
     def prepare_for_many(self) -> None:
-        """Load the extra copies of the encoder (ingest calls this while it reads files)."""
+        """Load the extra copies of the encoder (ingest calls this while it reads large files)."""
         with self._lock:
-            while len(self._models) < self._workers:
-                self._models.append(self._load(1))
+            self._load_copies()
+
+    def _load_copies(self) -> None:
+        while len(self._models) < self._workers:
+            self._models.append(self._load(1))
 
     def _encode_shards(self, texts: list[str]) -> Vectors:
         import queue
@@ -246,8 +249,7 @@ class _UseEmbedder(Embedder):
 
         from threadpoolctl import threadpool_limits
 
-        while len(self._models) < self._workers:
-            self._models.append(self._load(1))
+        self._load_copies()
         # Small pieces handed to whichever copy is free: no core waits at the end for a longer shard.
         pieces = [texts[start : start + _PIECE] for start in range(0, len(texts), _PIECE)]
         free: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -326,8 +326,7 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     rows: list[AdviceRow] = []
     subjects = [(role, Filters(roles=(role,))) for role in (() if plan.target_skills and not plan.targets else targets)]
     subjects += [(skill, Filters(skills=(skill,))) for skill in plan.target_skills]
-    newest = fig.newest_year(db)
-    recent = tuple(range(newest - RECENT_YEARS + 1, newest + 1)) if newest else ()
+    recent = _recent_years(db)
     for role, subject in subjects:
         subject = subject.with_(cities=(city,) if use_city and city else ())
         recent_count = fig.count(db, subject.with_(years=recent))[0].n if recent else 0

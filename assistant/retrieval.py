@@ -152,16 +152,12 @@ class _LexicalIndex:
         self.city = np.array([m[0] for m in meta])
         self.role = np.array([m[1] for m in meta])
         self.source = np.array([m[2] for m in meta])
-        tokens = [tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]
-        self.bm25 = _InvertedBM25(BM25Okapi(tokens))
-        self.vocabulary: dict[str, set[str]] = {"article": set(), "posting": set()}
-        for record, words in zip(self.records, tokens, strict=True):
-            self.vocabulary[record.kind].update(words)
+        self.bm25 = _InvertedBM25(BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]))
 
     def lexical_weight(self, text: str, kind: str) -> float:
         """0-1: how far the lexical list can be trusted for `text` over the passages of `kind`."""
         terms = distinctive_terms(text)
-        found = sum(1 for term in terms if term in self.vocabulary[kind])
+        found = sum(1 for term in terms if self.bm25.occurs(term, self.kind == kind))
         return min(1.0, found / max(1, min(LEXICAL_FULL_AT, len(terms))))
 
     def search(self, text: str, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
@@ -199,6 +195,11 @@ class _InvertedBM25:
                 freqs.setdefault(term, []).append(tf)
         self.postings = {t: (np.asarray(d, dtype=np.int64), np.asarray(freqs[t], dtype=np.float64))
                          for t, d in docs.items()}  # fmt: skip
+
+    def occurs(self, term: str, among: np.ndarray) -> bool:
+        """Whether any document selected by the boolean mask `among` contains `term`."""
+        hit = self.postings.get(term)
+        return hit is not None and bool(among[hit[0]].any())
 
     def get_scores(self, query: Sequence[str]) -> np.ndarray:
         score = np.zeros(self.size)

@@ -248,8 +248,10 @@ def ingest(
             return report
 
         # The model loads while the files are read and parsed (the two overlap on two cores); a model that
-        # cannot load fails here the same way when sync_vectors asks for it.
-        loader = threading.Thread(target=_prepare_embedder, args=(settings,), daemon=True)
+        # cannot load fails here the same way when sync_vectors asks for it. Its extra copies only for files
+        # large enough to use them: a small upload embeds on one copy.
+        many = sum(len(item.data) for item in todo) >= _MANY_BYTES
+        loader = threading.Thread(target=_prepare_embedder, args=(settings, many), daemon=True)
         loader.start()
         say(f"reading {len(todo)} new or changed file(s)")
         parsed: dict[str, ParsedPostings | list[Chunk]] = {}
@@ -322,11 +324,17 @@ def ingest(
     return report
 
 
-def _prepare_embedder(settings: Settings) -> None:
+#: New or changed files of at least this many bytes load every copy of the encoder before embedding.
+_MANY_BYTES = 1_000_000
+
+
+def _prepare_embedder(settings: Settings, many: bool) -> None:
     from assistant.embeddings import get_embedder
 
     try:
-        get_embedder(settings).prepare_for_many()
+        embedder = get_embedder(settings)
+        if many:
+            embedder.prepare_for_many()
     except Exception as exc:  # reported by sync_vectors, which asks for the model again
         log.debug("preloading the embedding model failed: %s", exc)
 

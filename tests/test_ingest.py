@@ -202,6 +202,21 @@ def test_a_salary_too_long_to_read_costs_that_value_only(corpus: Path, settings:
     assert postings["算法工程师"]["salary_min"] is None and postings["数据工程师"]["salary_min"] == 20000
 
 
+def test_extra_encoder_copies_load_only_for_large_inputs(
+    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.pipeline as pipeline
+    from assistant.embeddings import Embedder
+
+    calls: list[str] = []
+    monkeypatch.setattr(Embedder, "prepare_for_many", lambda self: calls.append(self.model_id))
+    assert ingest([corpus], settings, _opts()).ok
+    assert calls == []  # a few kilobytes embed on one copy
+    monkeypatch.setattr(pipeline, "_MANY_BYTES", 1)
+    assert ingest([corpus], settings, IngestOptions(columns={"salary": "pay"}, rebuild=True)).ok
+    assert len(calls) == 1
+
+
 def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:
     ingest([corpus], settings, _opts())
     (corpus / "lagou" / "machine_learning.csv").unlink()

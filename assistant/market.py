@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ _CHUNK_COLUMNS: dict[str, str] = {
     "text": "VARCHAR",
 }
 _PER_POSTING = [c for c in _ROW_COLUMNS if c not in ("file_key", "keywords", "posting_id")]
+_POSTING_FIELDS = tuple(f.name for f in fields(Posting))
 
 
 class PostingsTable:
@@ -94,7 +95,7 @@ class PostingsTable:
         if postings:
             self._bulk_insert("file_rows", _ROW_COLUMNS, (_posting_row(file_key, p) for p in postings))
         if chunks:
-            self._bulk_insert("chunks", _CHUNK_COLUMNS, ({"file_key": file_key, **asdict(c)} for c in chunks))
+            self._bulk_insert("chunks", _CHUNK_COLUMNS, ({"file_key": file_key, **vars(c)} for c in chunks))
 
     def delete_file(self, file_key: str) -> None:
         self.con.execute("DELETE FROM file_rows WHERE file_key = ?", [file_key])
@@ -204,7 +205,8 @@ class PostingsTable:
 
 
 def _posting_row(file_key: str, posting: Posting) -> dict[str, Any]:
-    row = asdict(posting)
+    # A shallow copy: `asdict` deep-copies every field and cost 2-3 s over the bundled corpus.
+    row = {name: getattr(posting, name) for name in _POSTING_FIELDS}
     row["file_key"] = file_key
     row["skills"] = list(posting.skills)
     row["keywords"] = list(posting.keywords)

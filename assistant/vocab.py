@@ -127,6 +127,7 @@ def all_cities() -> tuple[City, ...]:
     return _city_index().cities
 
 
+@lru_cache(maxsize=1 << 16)  # pure; places and titles repeat across thousands of postings
 def canonical_city(text: str) -> City | None:
     """The city a name refers to, or None.
 
@@ -161,6 +162,7 @@ def _city_prefix(text: str) -> tuple[City, str] | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)  # pure; places and titles repeat across thousands of postings
 def city_from_area(text: str) -> tuple[City | None, str | None]:
     """Split a messy location into (city, the rest).
 
@@ -359,6 +361,7 @@ def role_families() -> tuple[str, ...]:
     return tuple(rule.key for rule in _role_rules()[0])
 
 
+@lru_cache(maxsize=1 << 16)  # pure; places and titles repeat across thousands of postings
 def role_family(title: str) -> str:
     """The role family of a job title: the first rule of `roles.json` that matches, else "other".
 

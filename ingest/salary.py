@@ -35,6 +35,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 WORKING_DAYS_PER_MONTH = 21.75
 HOURS_PER_DAY = 8
@@ -179,6 +180,7 @@ def _check(low: float | None, high: float | None) -> None:
             raise SalaryError(f"implausible range {_fmt(low)}-{_fmt(high)}")
 
 
+@lru_cache(maxsize=1 << 16)  # pure; the same pay text repeats across thousands of postings
 def parse_salary(text: str | None) -> Salary | None:
     """Read a salary as written on a job board.
 

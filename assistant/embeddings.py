@@ -20,6 +20,7 @@ model load.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -108,9 +109,6 @@ class Embedder:
     def _encode(self, texts: list[str], *, query: bool) -> Vectors:
         raise NotImplementedError
 
-    def prepare_for_many(self) -> None:
-        """Load now whatever a large call (ingest) needs beyond what a question needs; nothing by default."""
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r}, dimension={self.dimension})"
 
@@ -198,10 +196,10 @@ class _UseEmbedder(Embedder):
     boundaries kept apart), so a text's vector does not depend on its neighbours beyond float32
     rounding (|difference| < 1e-6, cosine 1.000000): checked in tests/test_embeddings.py.
 
-    A call with many texts (ingest) is cut into pieces that `workers` copies of the encoder, one thread
-    each, take in turn: the tokenizer is pure Python, so BLAS threads alone leave a
-    core idle (2 cores: 1.6x with two copies against 1.26x with two BLAS threads). The extra copies load
-    on the first such call; a question never loads them.
+    A call with many texts (ingest) is cut into pieces that `workers` threads take in turn, each with one
+    BLAS thread: the tokenizer is pure Python, so BLAS threads alone leave a core idle (2 cores: 1.6x
+    this way against 1.26x with two BLAS threads). The threads share one copy of the weights and the
+    tokenizer, which encoding only reads; each has its own small wrapper that sets its BLAS limit.
     """
 
     def __init__(self, identity: ModelIdentity, threads: int, workers: int) -> None:
@@ -234,14 +232,9 @@ class _UseEmbedder(Embedder):
                 vectors = self._models[0].encode(texts)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), USE_DIMENSION)
 
-    def prepare_for_many(self) -> None:
-        """Load the extra copies of the encoder (ingest calls this while it reads large files)."""
-        with self._lock:
-            self._load_copies()
-
     def _load_copies(self) -> None:
         while len(self._models) < self._workers:
-            self._models.append(self._load(1))
+            self._models.append(_single_threaded_view(self._models[0]) or self._load(1))
 
     def _encode_shards(self, texts: list[str]) -> Vectors:
         import queue
@@ -267,6 +260,18 @@ class _UseEmbedder(Embedder):
         # restores the same value, whatever order the threads finish in.
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self._workers) as pool:
             return np.concatenate(list(pool.map(encode, pieces)))
+
+
+def _single_threaded_view(model: Any) -> Any:
+    """Another handle on a loaded encoder that shares its weights and tokenizer and runs one BLAS thread,
+    or None if this version of the package keeps its parts elsewhere (then a copy is loaded instead)."""
+    backend = getattr(model, "_backend", None)
+    if backend is None or not hasattr(backend, "threads"):
+        return None
+    view = copy.copy(model)
+    view._backend = copy.copy(backend)  # the arrays and the tokenizer stay shared: encoding only reads them
+    view._backend.threads = view.threads = 1
+    return view
 
 
 #: Texts per piece of a shared call: large enough to fill the encoder's micro-batches many times over.

@@ -391,3 +391,20 @@ def passages(db: SQL, kind: str, ids: list[str] | None = None) -> list[tuple[Any
         return []
     where = f"WHERE {column} IN ({', '.join('?' * len(ids))})"
     return db.query(sql.format(where=where), list(ids))
+
+
+def passages_of_vectors(db: SQL, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    """The posting that stands for each vector record (postings sharing one have the same embedded text):
+    the most recently posted, then the lowest id. Maps vector key -> a row shaped like `passages`'."""
+    if not keys:
+        return {}
+    rows = db.query(
+        f"""SELECT v.vector_key, p.posting_id, p.summary, p.source_file, 'row ' || p."row", p.title,
+                   coalesce(p.city, ''), p.role_family, p.source
+            FROM posting_vectors v JOIN postings p USING (posting_id)
+            WHERE v.vector_key IN ({", ".join("?" * len(keys))})
+            QUALIFY row_number() OVER (PARTITION BY v.vector_key
+                                       ORDER BY p.posted DESC NULLS LAST, p.posting_id) = 1""",
+        list(keys),
+    )
+    return {row[0]: row[1:] for row in rows}

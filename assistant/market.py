@@ -118,6 +118,15 @@ class PostingsTable:
         finally:
             Path(tmp.name).unlink(missing_ok=True)
 
+    def set_vector_keys(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record which vector record each posting shares (posting id, vector key); replaces the old map."""
+        self.con.execute("CREATE OR REPLACE TABLE posting_vectors (posting_id VARCHAR, vector_key VARCHAR)")
+        self._bulk_insert(
+            "posting_vectors",
+            {"posting_id": "VARCHAR", "vector_key": "VARCHAR"},
+            ({"posting_id": p, "vector_key": k} for p, k in pairs),
+        )
+
     def rebuild_postings(self) -> None:
         """Derive `postings` (one row per posting id) from `file_rows`."""
         first = ", ".join(f'arg_min("{c}", (file_key, "row")) AS "{c}"' for c in _PER_POSTING)

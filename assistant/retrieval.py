@@ -252,12 +252,15 @@ def _dense(corpus: Any, vector: np.ndarray, kind: str, filters: Filters | None, 
     got = collection.query(query_embeddings=[vector], n_results=min(limit, total), where=where,
                            include=["distances"])  # fmt: skip
     ids, distances = got["ids"][0], got["distances"][0]
-    texts = {row[0]: row for row in fig.passages(corpus, kind, list(ids))}
+    if kind == "article":
+        texts = {row[0]: row for row in fig.passages(corpus, kind, list(ids))}
+    else:  # a posting record is shared by the postings with its text: one of them stands for it
+        texts = fig.passages_of_vectors(corpus, list(ids))
     out = []
     for rid, dist in zip(ids, distances, strict=True):
         if rid in texts:  # a vector always has its row (one generation); skip rather than fail if not
-            _, text, source_file, locator, title, *_ = texts[rid]
-            out.append(Evidence(kind, rid, text, source_file, locator, title, 1.0 - float(dist)))
+            item_id, text, source_file, locator, title, *_ = texts[rid]
+            out.append(Evidence(kind, item_id, text, source_file, locator, title, 1.0 - float(dist)))
     return out
 
 

@@ -43,7 +43,7 @@ from assistant.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one posting vector per (board, embedded text), mapped in `posting_vectors`
 POSTINGS = "postings"
 ARTICLES = "article_chunks"
 _GEN_PREFIX = "gen-"
@@ -261,7 +261,9 @@ class StoreWriter:
                         if self.rebuild_on_model_change is None or not self.rebuild_on_model_change(self.base_manifest):
                             raise
                         self.rebuild = True
-                        self.replaced_model = str(self.base_manifest.get("embedding_model"))
+                        built = str(self.base_manifest.get("embedding_model"))
+                        schema = self.base_manifest.get("schema_version")
+                        self.replaced_model = built if built != self.model_id else f"{built}, store schema {schema}"
         except BaseException:
             self.lock.__exit__()
             raise

@@ -248,10 +248,8 @@ def ingest(
             return report
 
         # The model loads while the files are read and parsed (the two overlap on two cores); a model that
-        # cannot load fails here the same way when sync_vectors asks for it. Its extra copies only for files
-        # large enough to use them: a small upload embeds on one copy.
-        many = sum(len(item.data) for item in todo) >= _MANY_BYTES
-        loader = threading.Thread(target=_prepare_embedder, args=(settings, many), daemon=True)
+        # cannot load fails here the same way when sync_vectors asks for it.
+        loader = threading.Thread(target=_prepare_embedder, args=(settings,), daemon=True)
         loader.start()
         say(f"reading {len(todo)} new or changed file(s)")
         parsed: dict[str, ParsedPostings | list[Chunk]] = {}
@@ -303,7 +301,8 @@ def ingest(
                 if changed_meanwhile:
                     table.rebuild_postings()
                     sync_vectors(table, vectors, settings, report, say, previous)
-                report.postings, report.chunks = vectors.count()
+                report.posting_vectors, report.chunks = vectors.count()
+                report.postings = table.query("SELECT count(*) FROM postings")[0][0]
                 report.near_duplicates = table.query("SELECT count(*) FROM postings WHERE near_duplicates > 1")[0][0]
             finally:
                 vectors.close()
@@ -311,7 +310,12 @@ def ingest(
                     previous.close()
         manifest = {
             "files": files,
-            "counts": {"postings": report.postings, "chunks": report.chunks, "near_duplicates": report.near_duplicates},
+            "counts": {
+                "postings": report.postings,
+                "posting_vectors": report.posting_vectors,
+                "chunks": report.chunks,
+                "near_duplicates": report.near_duplicates,
+            },
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             "dimension": report.dimension
             or identity.dimension
@@ -324,17 +328,11 @@ def ingest(
     return report
 
 
-#: New or changed files of at least this many bytes load every copy of the encoder before embedding.
-_MANY_BYTES = 1_000_000
-
-
-def _prepare_embedder(settings: Settings, many: bool) -> None:
+def _prepare_embedder(settings: Settings) -> None:
     from assistant.embeddings import get_embedder
 
     try:
-        embedder = get_embedder(settings)
-        if many:
-            embedder.prepare_for_many()
+        get_embedder(settings)
     except Exception as exc:  # reported by sync_vectors, which asks for the model again
         log.debug("preloading the embedding model failed: %s", exc)
 
@@ -395,5 +393,6 @@ def _manifest_entry(item: InputFile, signature: str, content: ParsedPostings | l
 def _fill_totals(report: IngestReport, manifest: dict[str, Any]) -> None:
     counts = manifest.get("counts", {})
     report.postings = counts.get("postings", 0)
+    report.posting_vectors = counts.get("posting_vectors", 0)
     report.chunks = counts.get("chunks", 0)
     report.near_duplicates = counts.get("near_duplicates", 0)

@@ -30,6 +30,7 @@ class IngestReport:
     files: list[FileResult] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     postings: int = 0
+    posting_vectors: int = 0  # vector records: postings of one board with the same embedded text share one
     chunks: int = 0
     rows_in: int = 0  # posting rows read from new or changed files
     chunks_in: int = 0  # article chunks made from new or changed files

@@ -21,6 +21,15 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
+def vector_key(text: str, board: str) -> str:
+    """The id of the one vector record that all of a board's postings with this embedded text share.
+
+    The embedded text holds title, role family, city and skills, so those postings agree on every field a
+    filter uses; a third of the bundled postings repeat another's text (reposts, other dates, other firms).
+    """
+    return "v" + text_sha(f"{board}\x1f{text}")
+
+
 def _posting_meta(record: dict[str, Any], sha: str) -> dict[str, Any]:
     """What Chroma keeps beside a posting's vector: the embedded text's hash (to reuse the vector) and
     the fields its `where` filters use. Text, pay and dates live in the postings table, read by id."""
@@ -49,15 +58,21 @@ def sync_vectors(
     say: Callable[[str], None],
     previous: VectorCollections | None = None,
 ) -> None:
-    """Make `vectors` hold exactly the table's postings and chunks.
+    """Make `vectors` hold one record per distinct (board, embedded text) of the table's postings, and its
+    chunks; the table learns which record each posting's vector is (`posting_vectors`).
 
     A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
     hash; only new texts go through the model.
     """
     wanted_postings = {}
+    keys: list[tuple[str, str]] = []
     for r in table.posting_records():
         text = posting_text(r)
-        wanted_postings[r["posting_id"]] = (text, _posting_meta(r, text_sha(text)))
+        key = vector_key(text, r["source"])
+        keys.append((r["posting_id"], key))
+        if key not in wanted_postings:
+            wanted_postings[key] = (text, _posting_meta(r, text_sha(text)))
+    table.set_vector_keys(keys)
     wanted_chunks = {}
     for r in table.chunk_records():
         text = chunk_text(r)

@@ -44,8 +44,9 @@ def _snapshot(store: Path) -> dict[str, str]:
         "top = v.postings.query(query_embeddings=some['embeddings'], n_results=1, include=['metadatas']);"
         "near = [str(sum(m['text_sha'] == t[0]['text_sha'] for m, t in zip(some['metadatas'], top['metadatas'])))];"
         "t = PostingsTable(g / 'postings.duckdb', read_only=True);"
+        "keys = {r[0] for r in t.query('SELECT vector_key FROM posting_vectors JOIN postings USING (posting_id)')};"
         "print(len(pairs), hashlib.sha256(repr(pairs).encode()).hexdigest(), ','.join(near),"
-        " t.query('SELECT count(*) FROM postings')[0][0])"
+        " t.query('SELECT count(*) FROM postings')[0][0], keys == {i for i, _ in pairs})"
     )
     run = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
@@ -53,9 +54,10 @@ def _snapshot(store: Path) -> dict[str, str]:
     return out
 
 
-def _count(store: Path) -> tuple[int, int]:
-    chroma, _, _, table = _snapshot(store)["chroma"].split()
-    return int(chroma), int(table)
+def _count(store: Path) -> tuple[int, int, bool]:
+    """Vector records, postings, and whether every posting's vector record exists and no other does."""
+    chroma, _, _, table, agree = _snapshot(store)["chroma"].split()
+    return int(chroma), int(table), agree == "True"
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +117,8 @@ def test_after_a_kill_the_next_run_completes(base_store: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert not list(base_store.glob(".staging-*"))
-    chroma, table = _count(base_store)
-    assert chroma == table > 325
+    chroma, table, agree = _count(base_store)
+    assert agree and table > 325 and 0 < chroma <= table
 
 
 def test_a_second_writer_process_gets_a_clear_error(base_store: Path) -> None:

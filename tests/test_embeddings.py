@@ -305,6 +305,16 @@ def test_use_vectors_do_not_depend_on_the_batch(use: Embedder, texts: list[str])
     np.testing.assert_allclose(use.embed_query(mixed[3]), alone[3], atol=1e-5)  # no query prompt
 
 
+def test_use_worker_threads_share_the_weights_and_agree_with_one_thread(texts: list[str]) -> None:
+    one = get_embedder(Settings(embedding_model_name=USE_MODEL_NAME, embedding_threads=1, embedding_workers=1))
+    two = get_embedder(Settings(embedding_model_name=USE_MODEL_NAME, embedding_threads=1, embedding_workers=2))
+    many = (texts * 3)[:700]  # enough to be cut into pieces that both threads take
+    assert float(np.abs(two.embed_documents(many) - one.embed_documents(many)).max()) < 1e-6
+    first, second = two._models  # type: ignore[attr-defined]
+    assert second is not first and second._backend.table is first._backend.table  # one copy of the weights
+    assert second._backend.sp is first._backend.sp and second._backend.threads == 1
+
+
 def test_use_matches_across_chinese_and_english(use: Embedder) -> None:
     pairs = {"自然语言处理工程师": "NLP engineer", "产品经理": "product manager", "北京": "Beijing",
              "数据分析师": "data analyst", "机器学习": "machine learning"}  # fmt: skip

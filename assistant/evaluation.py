@@ -56,7 +56,7 @@ from assistant.errors import UserError
 from assistant.schema import Answer, Citation, Figure
 
 #: What `tests/test_eval.py` asserts on the bundled store.
-TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.9, "fact_first_line": 0.6, "chinese_in_chinese": 1.0,
+TARGETS = {"figure_accuracy": 1.0, "fact_recall_at_5": 0.95, "fact_first_line": 0.9, "chinese_in_chinese": 1.0,
            "citation_correctness": 1.0,
            "refusal_correctness": 1.0, "plan_accuracy": 1.0, "misread": 0,
            "advice_only_when_switching": 1.0}  # fmt: skip

@@ -294,7 +294,7 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
         found = [e for e in found if needed and len(wanted & set(tokenize(e.text))) >= needed]
         # The answer opens with the passage whose best sentence answers best (by words and by meaning).
         found = with_sentence_similarity(retriever.corpus, found, query.text)
-        found.sort(key=lambda e: -_answers(e, query.text))
+        found.sort(key=lambda e: -_answers(e, f"{query.text} {gloss(query)}"))  # the words the quote is chosen by
     return found
 
 

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -361,7 +361,40 @@ _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")
 #: A sentence's cosine to the question counts this many shared words per 1.0 (0.1 ~ one word): for a
 #: Chinese question over an English passage it is all there is to go on.
 SEMANTIC_WEIGHT = 10.0
-_AMOUNT_QUESTION = re.compile(r"how (?:much|many)|what share|percent|多少|几|比例|占比|百分", re.I)
+_AMOUNT_QUESTION = re.compile(
+    r"how (?:much|many)|what share|percent|\bsalar(?:y|ies)\b|\bpay\b|\bwages?\b|\bearn|\bcompare"
+    r"|多少|几|比例|占比|百分|薪|工资|收入|待遇|比较|相比",
+    re.I,
+)
+#: What kind of answer a question asks for, and what a sentence that gives it contains. "Which companies"
+#: wants names (capitalised words inside the sentence), "which roles" a job title, "why" a cause.
+_ASKS_FOR_NAMES = re.compile(
+    r"\b(?:which|what)\b[^?]{0,40}\b(?:compan(?:y|ies)|firms?|giants?|players|employers|businesses)\b"
+    r"|哪些[^？?]{0,12}(?:公司|企业|大厂|巨头|厂商|雇主)|哪家|哪几家",
+    re.I,
+)
+_ASKS_FOR_ROLES = re.compile(
+    r"\b(?:which|what)\b[^?]{0,30}\b(?:roles?|jobs?|positions?|occupations?|professions?)\b"
+    r"|哪些[^？?]{0,12}(?:岗位|职位|工作|角色|职业)|什么(?:岗位|职位|工作)",
+    re.I,
+)
+_ASKS_WHY = re.compile(r"\bwhy\b|为什么|为何|原因|怎么会", re.I)
+_ROLE_WORDS = re.compile(
+    r"\b(?:engineers?|scientists?|analysts?|developers?|researchers?|specialists?|architects?|designers?)\b"
+    r"|工程师|科学家|分析师|研究员",
+    re.I,
+)
+_CAUSE_WORDS = re.compile(
+    r"\b(?:because|due to|as a result|driven by|owing to|reasons?|shortage|insufficient|lack(?:s|ing)?|gap|scarce|"
+    r"scarcity|outpac\w*)\b|因为|由于|导致|缺乏|不足|短缺",
+    re.I,
+)
+#: Capitalised words that are not names of firms: nationality and place words every passage has.
+_NOT_NAMES = frozenset("China Chinese US U.S. American America AI The In As It This That These Its".split())
+#: Added to a sentence's score when it holds the kind of answer the question asks for: any such sentence ranks
+#: above those without it, however many words a sentence that only restates the question shares with it ("the
+#: race for AI talent among tech giants" under "which tech giants compete for AI talent?").
+ANSWER_KIND_BONUS = 50.0
 
 
 def split_sentences(text: str, title: str = "") -> list[str]:
@@ -404,17 +437,45 @@ def _after_heading(piece: str) -> str:
 
 def sentence_scores(sentences: Sequence[str], question: str, similarity: Sequence[float] = ()) -> list[float]:
     """How well each sentence answers the question: words shared with it (distinctive ones twice), a bonus
-    for stating a number when an amount is asked, and the sentence's cosine to the question when given."""
+    when it holds the kind of answer asked for (a number for an amount, names for "which companies", a job
+    title for "which roles", a cause for "why"), and the sentence's cosine to the question when given."""
     wanted = set(tokenize(question))
     special = distinctive_terms(question)
     numeric = bool(_AMOUNT_QUESTION.search(question))
+    kinds = [(marks, need) for asks, marks, need in _ANSWER_KINDS if asks.search(question)]
     out = []
     for i, sentence in enumerate(sentences):
         words = set(tokenize(sentence))
         digits = numeric and bool(re.search(r"\d", sentence))
         semantic = SEMANTIC_WEIGHT * similarity[i] if i < len(similarity) else 0.0
-        out.append(len(wanted & words) + len(special & words) + (1.5 if digits else 0.0) + semantic)
+        # An answer's marks must be its own, not the question's distinctive words: "China faces a shortage" names
+        # no cause of the shortage asked about.
+        own = [sum(1 for m in marks(sentence) if not special & set(tokenize(m))) >= need for marks, need in kinds]
+        kind = ANSWER_KIND_BONUS if any(own) else 0.0
+        out.append(len(wanted & words) + len(special & words) + (1.5 if digits else 0.0) + kind + semantic)
     return out
+
+
+def _names(sentence: str) -> set[str]:
+    """Capitalised names past a sentence's first word (ByteDance, Baidu), without nationality and place words."""
+    found = {_POSSESSIVE.sub("", m.group()) for m in _CAPITALISED.finditer(sentence) if m.start() > 0}
+    return found - _NOT_NAMES
+
+
+def _words_of(pattern: re.Pattern[str]) -> Callable[[str], set[str]]:
+    return lambda sentence: {m.group().lower() for m in pattern.finditer(sentence)}
+
+
+#: (what a question asking for this kind says, the marks of an answer of this kind, how many it needs).
+_ANSWER_KINDS: tuple[tuple[re.Pattern[str], Callable[[str], set[str]], int], ...] = (
+    (_ASKS_FOR_NAMES, _names, 2),
+    (_ASKS_FOR_ROLES, _words_of(_ROLE_WORDS), 1),
+    (_ASKS_WHY, _words_of(_CAUSE_WORDS), 1),
+)
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*[a-z][\w’'-]*")
+_POSSESSIVE = re.compile(r"[’']s$")
 
 
 def with_sentence_similarity(corpus: Any, items: Sequence[Evidence], question: str) -> list[Evidence]:

@@ -516,16 +516,28 @@ def _glossary() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(doc["zh_en"].items(), key=lambda kv: -len(kv[0])))
 
 
+@lru_cache(maxsize=1)
+def _question_words() -> frozenset[str]:
+    """Glossary entries that widen a search but are not a passage's key terms (为什么 "why reasons", 想要 "want")."""
+    doc = json.loads((_DATA / "glossary.json").read_text(encoding="utf-8"))
+    return frozenset(doc.get("search_only", ()))
+
+
 def chinese_gloss(text: str, limit: int = 5) -> tuple[str, ...]:
     """Chinese names of the key terms an English passage uses, from the glossary and the role and skill
     vocabularies (a gloss for a Chinese reader; nothing is translated that the vocabularies do not hold)."""
     lowered = f" {text.lower()} "
     found: list[str] = []
+    glossed: set[str] = set()  # 字节跳动 and 字节 are both ByteDance: one of them
+    question_words = _question_words()
     for zh, en in _glossary():
+        if zh in question_words or en in glossed:
+            continue
         # Every word that carries meaning ("talent gap shortage": talent, shortage) must be in the passage.
         words = [w for w in en.lower().split() if len(w) >= 4]
         if words and all(re.search(rf"\b{re.escape(w)}", lowered) for w in words) and zh not in found:
             found.append(zh)
+            glossed.add(en)
     for rule in _role_rules()[0]:
         if re.search(rf"\b{re.escape(rule.en.split(' & ')[0].lower())}\b", lowered) and rule.zh not in found:
             found.append(rule.zh)

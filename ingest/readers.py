@@ -38,17 +38,26 @@ class Table:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def decode_text(data: bytes, path: str) -> tuple[str, str]:
-    """Decode bytes as UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030/GBK.
+#: What is tried, in order, when no encoding is given.
+TRIED = "UTF-8, UTF-16 with a byte-order mark, GB18030/GBK"
+_REFUSED_HINT = "convert it to UTF-8, or name its encoding with --encoding (e.g. --encoding shift_jis)"
+
+
+def decode_text(data: bytes, path: str, encoding: str | None = None) -> tuple[str, str]:
+    """Decode bytes as `encoding` when given, else UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030/GBK
+    when the result reads as Chinese words; never a guess that only happens not to fail.
 
     Returns:
         The text and the encoding's name.
 
     Raises:
-        InputFileError: the file is empty, binary, or in none of those encodings.
+        InputFileError: the file is empty, binary, not valid in the given encoding, or in none of those
+            encodings with confidence (the reason names the encodings tried).
     """
     if not data.strip():
         raise InputFileError(path, "empty file")
+    if encoding:
+        return _given(data, encoding, path), encoding
     if data.startswith(codecs.BOM_UTF8):
         return _strict(data[len(codecs.BOM_UTF8) :], "utf-8", path), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -62,12 +71,43 @@ def decode_text(data: bytes, path: str) -> tuple[str, str]:
     try:
         text = data.decode("gb18030")
     except UnicodeDecodeError:
-        raise InputFileError(path, "not valid UTF-8 or GB18030/GBK text (binary or another encoding)") from None
-    if _cjk_share(text) < _MIN_CJK_SHARE:
+        raise InputFileError(path, f"not text in any encoding tried ({TRIED}); {_REFUSED_HINT}") from None
+    if _cjk_share(text) < _MIN_CJK_SHARE or _word_share(text) < _MIN_WORD_SHARE:
+        # Shift-JIS, EUC-KR and Big5 bytes are valid GB18030 too, as characters that form no Chinese words.
         raise InputFileError(
-            path, "not valid UTF-8, and as GB18030 it decodes to non-Chinese noise (binary or another encoding)"
+            path,
+            f"not UTF-8, and as GB18030 it reads as characters that form no Chinese words, so its encoding "
+            f"cannot be told with confidence (tried {TRIED}); {_REFUSED_HINT}",
         )
     return text, "gb18030"
+
+
+def _given(data: bytes, encoding: str, path: str) -> str:
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise InputFileError(path, f"unknown encoding {encoding!r} (e.g. utf-8, gb18030, big5, shift_jis)") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"not valid {encoding} at byte {exc.start:,}: {exc.reason}") from None
+
+
+#: Share of a GB18030-decoded text's Chinese characters that fall in dictionary words of two or more characters:
+#: ~0.8-0.9 in the bundled postings, 0.0 for Japanese, Korean or Big5 text read as GB18030.
+_MIN_WORD_SHARE = 0.4
+_WORD_SAMPLE = 20_000
+
+
+def _word_share(text: str) -> float:
+    import jieba
+
+    sample = text[:_WORD_SAMPLE]
+    chinese = in_words = 0
+    for word in jieba.cut(sample, HMM=False):
+        n = sum(1 for ch in word if "\u4e00" <= ch <= "\u9fff")
+        chinese += n
+        if n > 1 and n == len(word):
+            in_words += n
+    return in_words / chinese if chinese else 1.0
 
 
 def _strict(data: bytes, encoding: str, path: str) -> str:
@@ -94,12 +134,12 @@ def _cjk_share(text: str) -> float:
     return cjk / len(non_ascii)
 
 
-def read_table(path: Path, data: bytes, display: str) -> Table:
-    """Parse a CSV, TSV, JSON, JSONL or XLSX file into header-keyed string rows."""
+def read_table(path: Path, data: bytes, display: str, encoding: str | None = None) -> Table:
+    """Parse a CSV, TSV, JSON, JSONL or XLSX file into header-keyed string rows (text in `encoding` if given)."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         return _read_xlsx(data, display)
-    text, encoding = decode_text(data, display)
+    text, encoding = decode_text(data, display, encoding)
     text = strip_controls(text)
     if suffix in (".csv", ".tsv"):
         return _read_delimited(text, encoding, display, "\t" if suffix == ".tsv" else None)

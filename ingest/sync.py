@@ -82,6 +82,7 @@ def sync_vectors(
         wanted_chunks[r["chunk_id"]] = (text, sha, _chunk_meta(r, sha))
     # A posting record's id is a hash of its text; a chunk's is not, so its metadata keeps the text's hash.
     pairs = (("postings", wanted_postings, True), ("articles", wanted_chunks, False))
+    embedder: Any = None
     for attr, wanted, keyed_by_text in pairs:
         collection = getattr(vectors, attr)
         existing = vectors.existing(collection)
@@ -113,11 +114,13 @@ def sync_vectors(
         new_shas = [sha for sha in by_sha if sha not in cached]
         report.texts_reused += len(by_sha) - len(new_shas)
         if new_shas:
-            say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
             from assistant.embeddings import get_embedder
 
+            if embedder is None:
+                say("loading the embedding model")
+                embedder = get_embedder(settings)  # loaded only when there is something to embed
+            say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
             t0 = time.perf_counter()
-            embedder = get_embedder(settings)  # loaded only when there is something to embed
             report.dimension = embedder.dimension
             embedded = _embed_with_progress(embedder, [by_sha[s] for s in new_shas], settings, collection.name)
             report.embed_seconds += time.perf_counter() - t0

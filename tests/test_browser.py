@@ -79,6 +79,7 @@ def _shot(page: Any, name: str) -> None:
 
 def _ask(page: Any, question: str) -> str:
     """Type a question, press Enter, wait for the finished answer (its sources are shown last); its text."""
+    page.wait_for_selector("#chat")
     answers = page.locator('#chat [data-testid="bot"]').count()
     # Record the answer's length at every change, to see it arrive in pieces.
     page.evaluate(
@@ -279,3 +280,59 @@ def _wait_for(condition: Any, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
+
+
+HOSTILE_MD = """# Quokka engineers in Chengdu
+
+Quokka engineers earn a premium in Chengdu <script>window.__pwned = 1</script> according to recruiters.
+
+Quokka engineers <img src="http://127.0.0.1:9/tracker.png" onerror="window.__pwned = 2"> are hired by Acme \
+![pixel](http://127.0.0.1:9/pixel.png) and [click here](javascript:window.__pwned=3) for quokka engineer details.
+"""
+HOSTILE_HTML = """<html><head><title>Quokka engineer reviews</title></head><body>
+<p>Quokka engineers write &lt;script&gt;window.__pwned = 4&lt;/script&gt; in their quokka code reviews.</p>
+<p>Quokka engineers paste &lt;img src=http://127.0.0.1:9/escaped.png onerror=window.__pwned=5&gt; into chats.</p>
+</body></html>
+"""
+
+
+def test_document_text_is_shown_as_text_never_as_html(
+    browser: Any, copy_of_bundled_store: Callable[[str], Path], free_port: Callable[[], int], tmp_path: Path
+) -> None:
+    from assistant.ui import serve
+    from ingest.pipeline import ingest
+
+    store = copy_of_bundled_store("hostile")
+    (tmp_path / "quokka.txt").write_text(HOSTILE_MD, encoding="utf-8")  # .txt: its markup stays in the text
+    (tmp_path / "quokka.html").write_text(HOSTILE_HTML, encoding="utf-8")
+    assert ingest([tmp_path], Settings(store=store)).ok
+    port = free_port()
+    demo = serve(Settings(store=store), port=port, block=False)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.set_default_timeout(60_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#question textarea")
+        shown = ""
+        questions = ("What do articles say about the pay of Quokka engineers in Chengdu?",
+                     "文章里说Quokka工程师的工作怎么样？")  # fmt: skip
+        for question in questions:
+            shown += _ask(page, question)
+        for n in range(1, page.locator("#chat a.cite").count() + 1):
+            page.locator("#chat a.cite").nth(n - 1).click()  # every quoted source opened in the panel
+        # The documents' text, shown as text: their tags, an escaped tag of the HTML page, a markdown image.
+        for literal in ("<script>window.__pwned = 1</script>", "<script>window.__pwned = 4</script>",
+                        '<img src="http://127.0.0.1:9/tracker.png"', "![pixel](http://127.0.0.1:9/pixel.png)"):
+            assert literal in shown, (literal, shown)
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        for area in ("#chat", "#sources"):
+            assert page.locator(f"{area} script").count() == 0
+            assert page.locator(f"{area} img[src*='127.0.0.1:9'], {area} img[onerror]").count() == 0
+            assert page.locator(f"{area} a[href^='javascript']").count() == 0
+        assert not [url for url in requested if "127.0.0.1:9" in url]  # no remote image was fetched
+        _shot(page, "hostile-article")
+    finally:
+        page.close()
+        demo.close()

@@ -265,7 +265,7 @@ def test_each_bad_input_is_named_and_the_rest_go_in(tmp_path: Path, settings: Se
     assert reasons["empty.csv"] == "empty file"
     assert "binary content" in reasons["binary.csv"]
     assert reasons["no_salary.csv"].startswith("no salary column (found: 职位名称, 城市)")
-    assert "no such file" in reasons["dangling.csv"]
+    assert "symbolic link, not followed" in reasons["dangling.csv"]
     assert "not a regular file" in reasons["pipe.csv"]
     assert "unknown file type '.xyz'" in reasons["data.xyz"]
     assert reasons["missing"] == "no such file or folder"
@@ -276,6 +276,36 @@ def test_each_bad_input_is_named_and_the_rest_go_in(tmp_path: Path, settings: Se
     assert {"自然语言处理工程师", "A岗位"} <= titles
     text = report.render()
     assert "FAILED" in text and "binary content" in text and "ragged row" in text
+
+
+def test_symbolic_links_are_not_followed_unless_asked(tmp_path: Path, settings: Settings) -> None:
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:$6$hash-of-a-password:19000:0:99999:7:::\n", encoding="utf-8")
+    (tmp_path / "elsewhere" / "jobs.csv").write_text(NLP_CSV, encoding="utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "jobs.csv").symlink_to(secret)
+    (mine / "linked_folder").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (mine / "real.csv").write_text(ML_CSV, encoding="utf-8")
+    report = ingest([mine, tmp_path / "elsewhere" / "jobs.csv"], settings)
+    reasons = {Path(f.display).name: f.error for f in report.files if f.status == "failed"}
+    assert "symbolic link, not followed" in reasons["jobs.csv"] and "hash-of-a-password" not in report.render()
+    assert not any("linked_folder" in f.display for f in report.files)  # a linked folder is not walked
+    assert "推荐算法工程师" in _postings(settings)  # the real file beside them went in
+    # Asked to, links to a person's own files are read.
+    followed = ingest([mine], settings, IngestOptions(follow_symlinks=True))
+    assert {Path(f.display).name for f in followed.files if f.status == "added"} >= {"jobs.csv"}
+
+
+def test_a_named_encoding_reads_files_that_cannot_be_told(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "tokyo"
+    folder.mkdir()
+    (folder / "jobs.csv").write_bytes("title,city,salary\n機械学習エンジニア,東京,30万円\n".encode("shift_jis"))
+    refused = ingest([folder], settings)
+    assert "cannot be told with confidence" in refused.files[0].error and not refused.ok
+    report = ingest([folder], settings, IngestOptions(encoding="shift_jis"))
+    assert report.ok and "機械学習エンジニア" in _postings(settings)
 
 
 def test_a_file_that_turns_bad_keeps_its_previous_records(corpus: Path, settings: Settings) -> None:

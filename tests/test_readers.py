@@ -52,13 +52,40 @@ def test_real_lagou_file_keeps_its_index_column(bundled_corpus: Path) -> None:
         (b"", "empty file"),
         (b"  \n\n", "empty file"),
         (b"PK\x03\x04\x00\x00binary\x00stuff" * 10, "binary content"),
-        (bytes(range(128, 256)) * 40, "not valid UTF-8"),
+        (bytes(range(128, 256)) * 40, "encodings? tried"),
     ],
     ids=["empty", "blank", "nul-bytes", "byte-soup"],
 )
 def test_bad_bytes_get_a_specific_reason(data: bytes, reason: str) -> None:
     with pytest.raises(InputFileError, match=reason):
         decode_text(data, "bad.csv")
+
+
+JA = "職種,勤務地,給与\nソフトウェア開発者,東京,月給30万円\n機械学習エンジニア,大阪,年収600万円\n"
+KO = "직무,도시,급여\n소프트웨어 개발자,서울,연봉 5천만원\n머신러닝 엔지니어,부산,협의\n"
+ZH_TW = "職位名稱,城市,薪資\n自然語言處理工程師,台北,面議\n資料探勘演算法工程師,新竹,五萬\n"
+
+
+@pytest.mark.parametrize(
+    "text, codec", [(JA, "shift_jis"), (JA, "euc_jp"), (KO, "euc_kr"), (ZH_TW, "big5")],
+    ids=["shift-jis", "euc-jp", "euc-kr", "big5"],
+)  # fmt: skip
+def test_an_encoding_that_cannot_be_told_is_refused_not_decoded_into_noise(text: str, codec: str) -> None:
+    data = text.encode(codec)
+    with pytest.raises(InputFileError) as err:
+        decode_text(data, "jobs.csv")
+    reason = err.value.reason
+    assert "cannot be told with confidence" in reason or "not text in any encoding tried" in reason
+    assert "UTF-8, UTF-16 with a byte-order mark, GB18030/GBK" in reason and "--encoding" in reason
+    # Named, it is read as written.
+    assert decode_text(data, "jobs.csv", codec) == (text, codec)
+
+
+def test_a_named_encoding_is_checked() -> None:
+    with pytest.raises(InputFileError, match="unknown encoding 'klingon'"):
+        decode_text(b"title\nx\n", "a.csv", "klingon")
+    with pytest.raises(InputFileError, match="not valid shift_jis at byte 6"):
+        decode_text(b"title\n\x81\x00\n", "a.csv", "shift_jis")
 
 
 def test_ragged_rows_are_skipped_and_counted(tmp_path: Path) -> None:

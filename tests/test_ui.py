@@ -250,7 +250,7 @@ def test_rows_behind_a_figure_and_their_csv(app: Any) -> None:
 
 def test_chat_shows_errors_as_a_message_not_a_traceback(bundled_store: tuple[Path, str]) -> None:
     from assistant.api import CareerAssistant
-    from assistant.ui import build_app
+    from assistant.ui import as_written, build_app
 
     class Failing(CareerAssistant):
         def ask(self, question: str, *args: Any, **kwargs: Any) -> Any:
@@ -260,10 +260,9 @@ def test_chat_shows_errors_as_a_message_not_a_traceback(bundled_store: tuple[Pat
     try:
         respond = _handler(build_app(assistant), "respond")
         (update,) = list(respond("What do NLP engineers earn?", [], []))
-        assert update[1][-1] == {
-            "role": "assistant",
-            "content": "⚠️ no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first.",
-        }
+        assert update[1][-1]["role"] == "assistant"
+        shown = update[1][-1]["content"]
+        assert as_written(shown) == "⚠️ no store at ./vectorstore. Hint: run `career-assistant ingest --bundled` first."
         assert update[2] == [[]]  # the error message has its (empty) place among the answers' citations
         assert list(respond("  ", [], [])) and list(respond("  ", [], []))[0][1] == []  # blank input: nothing happens
     finally:
@@ -388,3 +387,15 @@ def test_old_csv_downloads_are_deleted(tmp_path: Path) -> None:
     os.utime(old, (stale, stale))
     _prune(tmp_path, KEEP_FILES_S)
     assert not old.exists() and new.exists()
+
+
+def test_chat_text_shows_every_character_literally_and_reads_back_as_written() -> None:
+    from assistant.ui import as_written, chat_text
+
+    hostile = ("Quote: <img src=x onerror=alert(1)> ![p](http://evil/p.png) [go](javascript:alert(2)) `x` *y* &lt;\n"
+               "- a list line [1]\n# not a heading | a \\ b \\. www.x.org")  # fmt: skip
+    shown = chat_text(hostile)
+    assert "<" not in shown.replace("\\<", "") and "![" not in shown and "](" not in shown
+    assert "http://" not in shown and "www.x" not in chat_text("see www.x.org or https://x.org")
+    assert shown.splitlines()[1].startswith("- a list line")  # answers' list lines stay lists
+    assert as_written(shown) == hostile

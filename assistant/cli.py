@@ -104,6 +104,28 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ingest.check import check_store, repair_store
+
+    settings = _settings(args)
+    result = check_store(settings)
+    if args.repair and not result.ok:
+        say = (lambda m: None) if args.json else (lambda m: print(f"… {m}", file=sys.stderr))
+        print(result.render(), file=sys.stderr if args.json else sys.stdout)
+        reports = repair_store(settings, progress=say)
+        for report in reports:
+            if not report.ok:
+                print(report.render(), file=sys.stderr)
+        result = check_store(settings)
+        if not args.json:
+            print("after the repair:")
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(result.render())
+    return 0 if result.ok else 1
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     from assistant.api import CareerAssistant
 
@@ -232,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", default="eval/questions.jsonl", help="JSON lines question set (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the metrics and every question's result as JSON")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("check", help="verify that the store's table, vectors and manifest agree (--repair rebuilds)")
+    with_store(p)
+    p.add_argument("--repair", action="store_true", help="if anything is wrong, rebuild from the manifest's files")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("stats", help="what the store holds")
     with_store(p)

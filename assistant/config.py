@@ -70,6 +70,15 @@ class Settings:
     max_file_mb: float = 200.0
     """Files larger than this are refused by ingest (a guard against the wrong file)."""
 
+    max_unpacked_mb: float = 1000.0
+    """An .xlsx workbook whose parts unpack to more than this is refused before it is read (a zip bomb)."""
+
+    max_rows: int = 2_000_000
+    """Rows read from one postings file; a file with more is refused (it would not fit in memory anyway)."""
+
+    max_columns: int = 500
+    """Columns of a postings file's header; a header with more is refused (a sheet's cells past it are not read)."""
+
     def __post_init__(self) -> None:
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise UserError(
@@ -89,6 +98,9 @@ class Settings:
             raise UserError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.max_file_mb <= 0:
             raise UserError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        for name in ("max_unpacked_mb", "max_rows", "max_columns"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embedding_model is not None and not Path(self.embedding_model).is_dir():
             raise UserError(
                 f"embedding model folder {self.embedding_model} does not exist. "
@@ -116,14 +128,14 @@ class Settings:
 def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
-    if name in ("embed_batch_size", "embedding_threads", "embedding_workers"):
+    if name in ("embed_batch_size", "embedding_threads", "embedding_workers", "max_rows", "max_columns"):
         try:
             return int(raw)
         except ValueError:
             raise UserError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from None
-    if name == "max_file_mb":
+    if name in ("max_file_mb", "max_unpacked_mb"):
         try:
             return float(raw)
         except ValueError:
-            raise UserError(f"{ENV_PREFIX}MAX_FILE_MB must be a number, got {raw!r}") from None
+            raise UserError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
     return raw

@@ -168,6 +168,21 @@ class PostingsTable:
         for values in cursor.fetchall():
             yield dict(zip(names, values, strict=True))
 
+    def consistency(self) -> dict[str, Any]:
+        """What `check` compares with the manifest and the vectors: counts, and the id sets as count + hash."""
+        q = self.query
+        keys = [r[0] for r in q("SELECT DISTINCT vector_key FROM posting_vectors ORDER BY 1")]
+        chunk_ids = [r[0] for r in q("SELECT chunk_id FROM chunks ORDER BY 1")]
+        return {
+            "postings": q("SELECT count(*) FROM postings")[0][0],
+            "chunks": len(chunk_ids),
+            "unmapped": q(
+                "SELECT count(*) FROM postings WHERE posting_id NOT IN (SELECT posting_id FROM posting_vectors)"
+            )[0][0],
+            "posting_vectors": id_digest(keys),
+            "chunk_vectors": id_digest(chunk_ids),
+        }
+
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()
 
@@ -211,6 +226,17 @@ class PostingsTable:
 
     def _has(self, table: str) -> bool:
         return bool(self.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])[0][0])
+
+
+def id_digest(ids: Iterable[str]) -> tuple[int, str]:
+    """(how many, a hash of them in sorted order): two id sets compared without sending either whole."""
+    import hashlib
+
+    digest, n = hashlib.sha256(), 0
+    for rid in sorted(ids):
+        digest.update(rid.encode("utf-8") + b"\n")
+        n += 1
+    return n, digest.hexdigest()[:16]
 
 
 def _posting_row(file_key: str, posting: Posting) -> dict[str, Any]:

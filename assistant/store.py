@@ -365,11 +365,23 @@ class VectorCollections:
     Distances are cosine: 0 is identical, lower is closer.
     """
 
-    def __init__(self, chroma_dir: Path, backend: str, model: str | None = None, model_name: str | None = None) -> None:
+    def __init__(
+        self,
+        chroma_dir: Path,
+        backend: str,
+        model: str | None = None,
+        model_name: str | None = None,
+        existing: bool = False,
+    ) -> None:
+        """Open (or create) the collections; `existing` only opens them, and fails if either is missing."""
         self.client = chromadb.PersistentClient(
             path=str(chroma_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
         ef: Any = ProjectEmbeddingFunction(backend=backend, model=model, model_name=model_name)
+        if existing:
+            self.postings = self.client.get_collection(POSTINGS, embedding_function=ef)
+            self.articles = self.client.get_collection(ARTICLES, embedding_function=ef)
+            return
         self.postings = self.client.get_or_create_collection(
             POSTINGS, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
         )

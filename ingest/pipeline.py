@@ -25,7 +25,7 @@ from assistant.schema import Chunk
 from ingest.articles import chunk_article, read_article
 from ingest.layouts import LAYOUT_DIR, resolve_layout
 from ingest.postings import ParsedPostings, parse_postings
-from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, read_table
+from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, Limits, read_table
 from ingest.report import FileResult, IngestReport
 from ingest.sync import sync_vectors
 
@@ -178,7 +178,7 @@ def _encoding(item: InputFile, options: IngestOptions) -> str | None:
     return None if item.key.startswith("bundled:") else options.encoding
 
 
-def _parse(item: InputFile, options: IngestOptions) -> ParsedPostings | list[Chunk]:
+def _parse(item: InputFile, options: IngestOptions, limits: Limits | None = None) -> ParsedPostings | list[Chunk]:
     result = item.result
     if result.kind == "articles":
         article = read_article(item.path, item.data, result.display, _encoding(item, options))
@@ -186,7 +186,7 @@ def _parse(item: InputFile, options: IngestOptions) -> ParsedPostings | list[Chu
         result.rows_in = result.records = len(chunks)
         result.layout = "article"
         return chunks
-    table = read_table(item.path, item.data, result.display, _encoding(item, options))
+    table = read_table(item.path, item.data, result.display, _encoding(item, options), limits)
     layout = resolve_layout(table.headers, result.display, options.columns, options.source)
     if options.scrape_date:
         layout = replace(layout, scrape_date=options.scrape_date)
@@ -275,10 +275,11 @@ def ingest(
         # The model loads when the first text needs it, after parsing: loading it in a thread beside the parser
         # made both Python-bound and took 5.0 s against 2.0 + 1.6 s one after the other.
         say(f"reading {len(todo)} new or changed file(s)")
+        limits = Limits(settings.max_rows, settings.max_columns, int(settings.max_unpacked_mb * 1e6))
         parsed: dict[str, ParsedPostings | list[Chunk]] = {}
         for item in todo:
             try:
-                parsed[item.key] = _parse(item, options)
+                parsed[item.key] = _parse(item, options, limits)
             except InputFileError as exc:
                 item.result.status, item.result.error = "failed", exc.reason
             except Exception as exc:  # a parser bug must not cost the other files
@@ -303,12 +304,12 @@ def ingest(
                     table.replace_file(item.key, postings=content.postings)
                 else:
                     table.replace_file(item.key, chunks=content)
-                files[item.key] = _manifest_entry(item, signature, content)
+                files[item.key] = _manifest_entry(item, signature, content, options)
             table.rebuild_postings()
-            vectors = VectorCollections(staging / "chroma", *_model_args(settings))
+            vectors = VectorCollections(staging / "chroma", *model_args(settings))
             previous = None
             if writer.base is not None and not writer.rebuild:
-                previous = VectorCollections(writer.base / "chroma", *_model_args(settings))
+                previous = VectorCollections(writer.base / "chroma", *model_args(settings))
             try:
                 sync_vectors(table, vectors, settings, report, say, previous)
                 changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
@@ -350,16 +351,21 @@ def ingest(
     return report
 
 
-def _model_args(settings: Settings) -> tuple[str, str | None, str]:
+def model_args(settings: Settings) -> tuple[str, str | None, str]:
     """(backend, model folder, model name): how `VectorCollections` names the model to Chroma."""
     folder = str(settings.embedding_model) if settings.embedding_model else None
     return settings.embedding_backend, folder, settings.embedding_model_name
 
 
-def _exists(key: str) -> bool:
+def path_of(key: str) -> Path:
+    """The file a manifest key names."""
     if key.startswith("bundled:"):
-        return (BUNDLED_CORPUS / key.removeprefix("bundled:")).exists()
-    return Path(key).exists()
+        return BUNDLED_CORPUS / key.removeprefix("bundled:")
+    return Path(key)
+
+
+def _exists(key: str) -> bool:
+    return path_of(key).exists()
 
 
 def _changed_on_disk(item: InputFile) -> bool:
@@ -382,7 +388,9 @@ def _restore_file(table: PostingsTable, base: Path | None, key: str) -> None:
         table.con.execute("DETACH base")
 
 
-def _manifest_entry(item: InputFile, signature: str, content: ParsedPostings | list[Chunk]) -> dict[str, Any]:
+def _manifest_entry(
+    item: InputFile, signature: str, content: ParsedPostings | list[Chunk], options: IngestOptions
+) -> dict[str, Any]:
     result = item.result
     entry: dict[str, Any] = {
         "display": result.display,
@@ -396,6 +404,13 @@ def _manifest_entry(item: InputFile, signature: str, content: ParsedPostings | l
         "skipped": dict(result.skipped),
         "unknown": dict(result.unknown),
         "options": signature,
+        # How it was read, so that `check --repair` can read it the same way again.
+        "read_with": {
+            k: v
+            for k, v in (("columns", options.columns), ("source", options.source),
+                         ("scrape_date", options.scrape_date), ("encoding", _encoding(item, options)))
+            if v
+        },  # fmt: skip
     }
     if isinstance(content, ParsedPostings) and content.postings:
         entry["source"] = content.postings[0].source

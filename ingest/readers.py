@@ -134,23 +134,50 @@ def _cjk_share(text: str) -> float:
     return cjk / len(non_ascii)
 
 
-def read_table(path: Path, data: bytes, display: str, encoding: str | None = None) -> Table:
-    """Parse a CSV, TSV, JSON, JSONL or XLSX file into header-keyed string rows (text in `encoding` if given)."""
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may hold, checked while it is read (never after loading it whole)."""
+
+    max_rows: int = 2_000_000
+    max_columns: int = 500
+    max_unpacked_bytes: int = 1_000_000_000
+
+
+def read_table(
+    path: Path, data: bytes, display: str, encoding: str | None = None, limits: Limits | None = None
+) -> Table:
+    """Parse a CSV, TSV, JSON, JSONL or XLSX file into header-keyed string rows (text in `encoding` if given).
+
+    Raises:
+        InputFileError: unreadable, or over one of `limits` (the reason names the limit and its setting).
+    """
+    limits = limits or Limits()
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        return _read_xlsx(data, display)
+        return _read_xlsx(data, display, limits)
     text, encoding = decode_text(data, display, encoding)
     text = strip_controls(text)
     if suffix in (".csv", ".tsv"):
-        return _read_delimited(text, encoding, display, "\t" if suffix == ".tsv" else None)
+        return _read_delimited(text, encoding, display, "\t" if suffix == ".tsv" else None, limits)
     if suffix == ".jsonl":
-        return _read_jsonl(text, encoding, display)
+        return _read_jsonl(text, encoding, display, limits)
     if suffix == ".json":
-        return _read_json(text, encoding, display)
+        return _read_json(text, encoding, display, limits)
     raise InputFileError(display, f"unknown table format {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
 
 
-def _read_delimited(text: str, encoding: str, display: str, delimiter: str | None) -> Table:
+def _too_many_rows(display: str, limits: Limits) -> InputFileError:
+    return InputFileError(display, f"more than {limits.max_rows:,} rows (the max_rows limit, "
+                          "CAREER_ASSISTANT_MAX_ROWS); split the file or raise the limit")  # fmt: skip
+
+
+def _check_columns(display: str, count: int, limits: Limits) -> None:
+    if count > limits.max_columns:
+        raise InputFileError(display, f"more than {limits.max_columns:,} columns (the max_columns limit, "
+                             "CAREER_ASSISTANT_MAX_COLUMNS)")  # fmt: skip
+
+
+def _read_delimited(text: str, encoding: str, display: str, delimiter: str | None, limits: Limits) -> Table:
     if delimiter is None:
         sample = text[:20000]
         try:
@@ -162,6 +189,7 @@ def _read_delimited(text: str, encoding: str, display: str, delimiter: str | Non
         raw_headers = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise InputFileError(display, f"no header row ({exc or 'file has no rows'})") from None
+    _check_columns(display, len(raw_headers), limits)
     headers = [h.strip() for h in raw_headers]
     # pandas writes its index as an unnamed first column (the Lagou files have one).
     if headers and headers[0] == "":
@@ -177,6 +205,8 @@ def _read_delimited(text: str, encoding: str, display: str, delimiter: str | Non
             if len(record) != len(headers):
                 table.skip(f"ragged row ({len(record)} fields where the header has {len(headers)})")
                 continue
+            if len(table.rows) >= limits.max_rows:
+                raise _too_many_rows(display, limits)
             table.rows.append((reader.line_num, dict(zip(headers, (c.strip() for c in record), strict=True))))
     except csv.Error as exc:
         raise InputFileError(display, f"malformed CSV near line {reader.line_num}: {exc}") from None
@@ -185,20 +215,42 @@ def _read_delimited(text: str, encoding: str, display: str, delimiter: str | Non
     return table
 
 
-def _records_to_table(records: list[object], encoding: str, display: str) -> Table:
+def _records_to_table(records: list[object], encoding: str, display: str, limits: Limits) -> Table:
     headers: list[str] = []
+    known: set[str] = set()
     table = Table(headers=headers, rows=[], encoding=encoding)
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             table.skip(f"record is a {type(record).__name__}, not an object")
             continue
         for key in record:
-            if _cell(key) not in headers:
+            if _cell(key) not in known:
+                known.add(_cell(key))
                 headers.append(_cell(key))
+        _check_columns(display, len(headers), limits)
+        if len(table.rows) >= limits.max_rows:
+            raise _too_many_rows(display, limits)
         table.rows.append((number, {_cell(k): _cell(v) for k, v in record.items()}))
     if not table.rows:
         raise InputFileError(display, "no JSON objects with fields found")
     return table
+
+
+def _check_unpacked(data: bytes, display: str, limits: Limits) -> None:
+    """Refuse a workbook whose parts unpack to more than the limit, before anything is unpacked."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputFileError(display, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
+    if unpacked > limits.max_unpacked_bytes:
+        raise InputFileError(
+            display,
+            f"unpacks to {unpacked / 1e6:,.0f} MB, over the {limits.max_unpacked_bytes / 1e6:,.0f} MB limit "
+            "(max_unpacked_mb, CAREER_ASSISTANT_MAX_UNPACKED_MB)",
+        )
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -234,7 +286,7 @@ def _loads(text: str) -> object:
     return json.loads(text, parse_int=_json_int)
 
 
-def _read_json(text: str, encoding: str, display: str) -> Table:
+def _read_json(text: str, encoding: str, display: str, limits: Limits) -> Table:
     try:
         doc = _loads(text)
     except json.JSONDecodeError as exc:
@@ -250,10 +302,10 @@ def _read_json(text: str, encoding: str, display: str) -> Table:
         doc = lists[0]
     if not isinstance(doc, list):
         raise InputFileError(display, f"expected a JSON list of objects, found a {type(doc).__name__}")
-    return _records_to_table(doc, encoding, display)
+    return _records_to_table(doc, encoding, display, limits)
 
 
-def _read_jsonl(text: str, encoding: str, display: str) -> Table:
+def _read_jsonl(text: str, encoding: str, display: str, limits: Limits) -> Table:
     records: list[object] = []
     bad = deep = 0
     for line in text.splitlines():
@@ -267,7 +319,8 @@ def _read_jsonl(text: str, encoding: str, display: str) -> Table:
         except RecursionError:
             deep += 1
             records.append(None)
-    table = _records_to_table(records, encoding, display) if any(isinstance(r, dict) for r in records) else None
+    has_object = any(isinstance(r, dict) for r in records)
+    table = _records_to_table(records, encoding, display, limits) if has_object else None
     if table is None:
         raise InputFileError(display, "no line is a JSON object")
     table.skipped.pop("record is a NoneType, not an object", None)
@@ -278,26 +331,40 @@ def _read_jsonl(text: str, encoding: str, display: str) -> Table:
     return table
 
 
-def _read_xlsx(data: bytes, display: str) -> Table:
+def _read_xlsx(data: bytes, display: str, limits: Limits) -> Table:
     import zipfile
 
     from openpyxl import load_workbook
 
+    _check_unpacked(data, display, limits)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InputFileError(display, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
     try:
         sheet = workbook.worksheets[0]
-        rows: Iterator[tuple[object, ...]] = sheet.iter_rows(values_only=True)
+        # The sheet's declared size ("A1:XFD1048576") is not believed: cells are read as they come, and no row
+        # is read wider than the column limit allows (one cell at XFD would otherwise make 16,384 columns).
+        sheet.reset_dimensions()
+        rows: Iterator[tuple[object, ...]] = sheet.iter_rows(values_only=True, max_col=limits.max_columns + 1)
         header_row = next(rows, None)
         if header_row is None or all(v is None for v in header_row):
             raise InputFileError(display, "first sheet has no header row")
+        header_row = tuple(header_row)
+        while header_row and header_row[-1] is None:
+            header_row = header_row[:-1]
+        _check_columns(display, len(header_row), limits)
         headers = [_cell(v) or f"column_{i + 1}" for i, v in enumerate(header_row)]
         table = Table(headers=headers, rows=[], encoding="xlsx")
+        blank: object = None
         for number, values in enumerate(rows, start=2):
-            if all(v is None or str(v).strip() == "" for v in values):
+            if values is blank:  # the reader hands out one shared tuple for every missing row
                 continue
+            if all(v is None or str(v).strip() == "" for v in values):
+                blank = values
+                continue
+            if len(table.rows) >= limits.max_rows:
+                raise _too_many_rows(display, limits)
             cells = [_cell(v) for v in values][: len(headers)]
             cells += [""] * (len(headers) - len(cells))
             table.rows.append((number, dict(zip(headers, cells, strict=True))))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import threading
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from assistant.errors import InputFileError
-from ingest.readers import decode_text, read_table
+from ingest.readers import Limits, Table, decode_text, read_table
 
 CSV_ZH = "职位名称,城市,薪资\n算法工程师,北京,15k-30k\n数据分析师,上海,1-1.5万\n"
 
@@ -172,3 +177,91 @@ def test_terminal_escapes_and_control_characters_are_not_kept(tmp_path: Path) ->
     html = b"<h1>AI jobs &#27;[31m grow</h1><p>Demand for\x1b[2J NLP engineers doubled.\x0c</p>"
     article = read_article(tmp_path / "a.html", html, "a.html")
     assert "\x1b" not in article.text and "\x0c" not in article.text and "NLP engineers doubled." in article.text
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _with_sheet(data: bytes, change: Callable[[str], str]) -> bytes:
+    """The workbook with its first sheet's XML changed."""
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = change(body.decode("utf-8")).encode("utf-8")
+            dst.writestr(info.filename, body)
+    return out.getvalue()
+
+
+def _in_time(call: Callable[[], object], seconds: float = 60) -> object:
+    """The call's result or exception; a call still running after `seconds` fails the test as a hang."""
+    box: list[object] = []
+    worker = threading.Thread(target=lambda: box.append(_outcome(call)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert box, f"still running after {seconds} s"
+    return box[0]
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except InputFileError as exc:
+        return exc
+
+
+def test_a_sheet_declaring_the_whole_grid_is_read_as_the_cells_it_holds(tmp_path: Path) -> None:
+    data = _xlsx([["title", "city", "salary"], ["NLP工程师", "北京", "20k-30k"]])
+
+    def bomb(xml: str) -> str:
+        xml = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:XFD1048576"/>', xml)
+        far = '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+        return xml.replace("</sheetData>", far + "</sheetData>")
+
+    table = _in_time(lambda: read_table(tmp_path / "a.xlsx", _with_sheet(data, bomb), "a.xlsx"))
+    assert isinstance(table, Table) and table.headers == ["title", "city", "salary"]
+    assert [r["title"] for _, r in table.rows] == ["NLP工程师"]  # the far cell is past the header's columns
+
+    stray = _with_sheet(data, lambda xml: xml.replace("</row>", '<c r="XFD1"><v>1</v></c></row>', 1))
+    table = _in_time(lambda: read_table(tmp_path / "s.xlsx", stray, "s.xlsx"))
+    assert isinstance(table, Table) and table.headers == ["title", "city", "salary"]  # past the limit: not read
+    wide = _xlsx([[f"column {i}" for i in range(600)], ["x"] * 600])
+    refused = _in_time(lambda: read_table(tmp_path / "w.xlsx", wide, "w.xlsx"))
+    assert isinstance(refused, InputFileError) and "more than 500 columns" in refused.reason
+
+
+def test_a_workbook_that_unpacks_past_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    rows = "".join(
+        f'<row r="{i}"><c r="A{i}" t="inlineStr"><is><t>same text</t></is></c></row>' for i in range(2, 60_000)
+    )
+    data = _with_sheet(
+        _xlsx([["title", "city", "salary"]]), lambda xml: xml.replace("</sheetData>", rows + "</sheetData>")
+    )
+    assert len(data) < 1_000_000  # small on disk
+    limits = Limits(max_unpacked_bytes=2_000_000)
+    refused = _in_time(lambda: read_table(tmp_path / "z.xlsx", data, "z.xlsx", limits=limits))
+    assert isinstance(refused, InputFileError)
+    assert "unpacks to" in refused.reason and "over the 2 MB limit (max_unpacked_mb" in refused.reason
+
+
+def test_rows_and_columns_past_the_limits_are_refused_naming_the_limit(tmp_path: Path) -> None:
+    limits = Limits(max_rows=3, max_columns=4)
+    many = "title,city,salary\n" + "".join(f"job {i},北京,10k-20k\n" for i in range(5))
+    with pytest.raises(InputFileError, match=r"more than 3 rows \(the max_rows limit, CAREER_ASSISTANT_MAX_ROWS\)"):
+        read_table(tmp_path / "m.csv", many.encode(), "m.csv", limits=limits)
+    wide = ",".join(f"c{i}" for i in range(5)) + "\n" + ",".join("x" * 5) + "\n"
+    with pytest.raises(InputFileError, match="more than 4 columns"):
+        read_table(tmp_path / "w.csv", wide.encode(), "w.csv", limits=limits)
+    keys = "\n".join(json.dumps({f"k{j}": 1 for j in range(i + 1)}) for i in range(6))
+    with pytest.raises(InputFileError, match="more than 4 columns"):
+        read_table(tmp_path / "k.jsonl", keys.encode(), "k.jsonl", limits=Limits(max_columns=4))

@@ -1,0 +1,244 @@
+"""`career-assistant check`: does a store's live generation hold what its manifest says, and can it be read?
+
+The postings table, the vector collections and the manifest must agree: the same counts, every posting
+mapped to a vector record that exists, the same vector ids as the table's keys and chunk ids, the model
+and schema this version reads. The vectors are opened and queried by a separate process (run as
+`python -m ingest.check VECTORS_DIR ...`), so a damaged index that would crash or hang a reader is found
+without taking the checker down. `--repair` rebuilds the store from the files the manifest lists, read the
+way they were read, into a new generation: the damaged one stays live until the rebuild is published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.errors import CareerAssistantError, UserError
+from ingest.report import IngestReport
+
+#: The separate process that reads the vectors gets this long (a damaged index must not hang the check).
+VECTOR_CHECK_TIMEOUT_S = 300
+_REPAIR = "Repair: `career-assistant check --repair` rebuilds the store from the manifest's files."
+
+
+@dataclass
+class CheckResult:
+    """What `check` found: `problems` make the store unfit to answer from; `notes` are for information."""
+
+    store: str
+    generation: str = ""
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def render(self) -> str:
+        head = f"store: {self.store}" + (f" ({self.generation})" if self.generation else "")
+        lines = [head, *(f"ok: {n}" if not n.startswith("note:") else n for n in self.notes)]
+        lines += [f"PROBLEM: {p}" for p in self.problems]
+        lines.append(_REPAIR if self.problems else "the store is consistent")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"store": self.store, "generation": self.generation, "ok": self.ok, "problems": self.problems,
+                "notes": self.notes}  # fmt: skip
+
+
+def check_store(settings: Settings) -> CheckResult:
+    """Check the live generation of `settings.store` (see the module docstring); never changes the store."""
+    from assistant.embeddings import model_identity
+    from assistant.market import PostingsTable
+    from assistant.store import check_compatible, current_generation, read_manifest
+
+    root = settings.store
+    result = CheckResult(store=str(root))
+    if not root.is_dir():
+        result.problems.append(f"no store at {root}")
+        return result
+    try:
+        gen = current_generation(root)
+        if gen is None:
+            result.problems.append("no built generation (CURRENT is missing)")
+            return result
+        result.generation = gen.name
+        manifest = read_manifest(gen)
+    except CareerAssistantError as exc:
+        result.problems.append(str(exc))
+        return result
+    counts = manifest.get("counts", {})
+    identity = model_identity(settings)
+    try:
+        check_compatible(manifest, identity.model_id, root, identity.version)
+        result.notes.append(f"made with {identity.model_id} ({identity.version}), the configured model")
+    except CareerAssistantError as exc:
+        result.problems.append(str(exc))
+    try:
+        with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
+            held = table.consistency()
+    except Exception as exc:  # duckdb raises its own types for a damaged file; name what happened
+        result.problems.append(f"the postings table cannot be read ({type(exc).__name__}: {exc})")
+        return result
+    _compare(result, "postings in the table", held["postings"], counts.get("postings"))
+    _compare(result, "article chunks in the table", held["chunks"], counts.get("chunks"))
+    if held["unmapped"]:
+        result.problems.append(f"{held['unmapped']:,} postings have no vector record")
+    vectors = _read_vectors(gen / "chroma", settings)
+    if "error" in vectors:
+        result.problems.append(f"the vector index cannot be read: {vectors['error']}")
+    else:
+        for name, expected in (("postings", held["posting_vectors"]), ("articles", held["chunk_vectors"])):
+            got = vectors[name]
+            if [got["count"], got["digest"]] != list(expected):
+                result.problems.append(
+                    f"the {name} vectors ({got['count']:,}) are not the table's ({expected[0]:,}): ids differ"
+                )
+            elif not got["finds_itself"]:
+                result.problems.append(f"the {name} vector index does not find a stored vector by itself")
+            else:
+                result.notes.append(f"{got['count']:,} {name} vectors match the table and answer a query")
+        dimension = manifest.get("dimension")
+        if dimension and vectors.get("dimension") not in (None, dimension):
+            result.problems.append(f"vectors have {vectors['dimension']} dimensions, the manifest says {dimension}")
+    _compare(result, "posting vector records", held["posting_vectors"][0], counts.get("posting_vectors"))
+    _note_files(result, manifest)
+    return result
+
+
+def _compare(result: CheckResult, what: str, held: int, recorded: int | None) -> None:
+    if recorded is None:
+        return
+    if held != recorded:
+        result.problems.append(f"{held:,} {what}, the manifest says {recorded:,}")
+    else:
+        result.notes.append(f"{held:,} {what}, as the manifest says")
+
+
+def _note_files(result: CheckResult, manifest: dict[str, Any]) -> None:
+    from ingest.pipeline import path_of
+
+    gone, changed = [], []
+    for key, entry in manifest.get("files", {}).items():
+        path = path_of(key)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            gone.append(entry.get("display", key))
+            continue
+        if digest != entry.get("sha256"):
+            changed.append(entry.get("display", key))
+    if gone:
+        result.notes.append(f"note: {len(gone)} ingested file(s) no longer exist (e.g. {gone[0]}); their records "
+                            "stay until `ingest --prune`, and --repair cannot rebuild them")  # fmt: skip
+    if changed:
+        result.notes.append(f"note: {len(changed)} file(s) changed since they were ingested (e.g. {changed[0]}); "
+                            "`ingest` them again to update")  # fmt: skip
+
+
+def _read_vectors(chroma_dir: Path, settings: Settings) -> dict[str, Any]:
+    from ingest.pipeline import model_args
+
+    backend, folder, name = model_args(settings)
+    command = [sys.executable, "-m", "ingest.check", str(chroma_dir), backend, folder or "", name]
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=VECTOR_CHECK_TIMEOUT_S,
+                             cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"error": f"reading it did not finish in {VECTOR_CHECK_TIMEOUT_S} s"}
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        return {"error": f"the reading process failed ({last[:300]})"}
+    try:
+        return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        return {"error": f"the reading process said {run.stdout[-300:]!r}"}
+
+
+def _vector_summary(chroma_dir: Path, backend: str, folder: str | None, name: str) -> dict[str, Any]:
+    """Run in the separate process: each collection's ids (count and digest), and one query answered."""
+    import numpy as np
+
+    from assistant.market import id_digest
+    from assistant.store import VectorCollections
+
+    if not chroma_dir.is_dir():
+        return {"error": f"{chroma_dir.name}/ is missing"}
+    vectors = VectorCollections(chroma_dir, backend, folder, name, existing=True)
+    out: dict[str, Any] = {}
+    try:
+        for label, collection in (("postings", vectors.postings), ("articles", vectors.articles)):
+            ids = list(vectors.existing(collection))
+            entry: dict[str, Any] = {"count": len(ids), "digest": id_digest(ids)[1], "finds_itself": True}
+            if ids:
+                got = collection.get(ids=[ids[len(ids) // 2]], include=["embeddings"])
+                stored: Any = got["embeddings"]
+                vector: Any = np.asarray(stored[0], dtype=np.float32)
+                out["dimension"] = int(vector.shape[0])
+                hit = collection.query(query_embeddings=[vector], n_results=1, include=["distances"])
+                distances = hit["distances"] or [[]]
+                entry["finds_itself"] = bool(distances[0]) and float(distances[0][0]) < 1e-3
+            out[label] = entry
+    finally:
+        vectors.close()
+    return out
+
+
+def repair_store(settings: Settings, progress: Callable[[str], None] | None = None) -> list[IngestReport]:
+    """Rebuild the store from the files its manifest lists, each read as it was read (columns, source, scrape
+    date, encoding), into a new generation. Files that no longer exist are named and left out.
+
+    Raises:
+        UserError: there is no readable manifest to rebuild from, or none of its files exists.
+    """
+    from assistant.store import current_generation, read_manifest
+    from ingest.pipeline import IngestOptions, ingest, path_of
+
+    try:
+        gen = current_generation(settings.store) if settings.store.is_dir() else None
+        manifest = read_manifest(gen) if gen is not None else None
+    except CareerAssistantError as exc:
+        raise UserError(f"cannot repair from this store's manifest ({exc}). Hint: rebuild it with "
+                        "`career-assistant ingest --rebuild FILES...` from your files.") from None  # fmt: skip
+    if not manifest:
+        raise UserError(f"no store manifest at {settings.store} to repair from. Hint: `career-assistant ingest`.")
+    groups: dict[str, tuple[IngestOptions, list[Path]]] = {}
+    for key, entry in manifest.get("files", {}).items():
+        path = path_of(key)
+        if not path.is_file():
+            continue
+        how = entry.get("read_with", {})
+        options = IngestOptions(columns=dict(how.get("columns", {})), source=how.get("source"),
+                                scrape_date=how.get("scrape_date"), encoding=how.get("encoding"))  # fmt: skip
+        groups.setdefault(json.dumps(how, sort_keys=True), (options, []))[1].append(path)
+    if not groups:
+        raise UserError("none of the files the store was built from exists any more; nothing to rebuild from")
+    reports = []
+    for n, (options, paths) in enumerate(groups.values()):
+        options.rebuild = n == 0  # the first group starts a fresh generation, the others add to it
+        reports.append(ingest(paths, settings, options, progress=progress))
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the vector half of `career-assistant check` (a separate process)")
+    parser.add_argument("chroma_dir")
+    parser.add_argument("backend")
+    parser.add_argument("folder")
+    parser.add_argument("model_name")
+    args = parser.parse_args(argv)
+    summary = _vector_summary(Path(args.chroma_dir), args.backend, args.folder or None, args.model_name)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

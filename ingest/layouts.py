@@ -150,7 +150,9 @@ def _columns_by_synonym(headers: list[str], synonyms: dict[str, list[str]]) -> d
     return columns
 
 
-def _shown(headers: list[str], limit: int = 12) -> str:
-    shown = [h for h in headers if h != "_index"][:limit]
+def _shown(headers: list[str], limit: int = 12, width: int = 40) -> str:
+    """The headers a reason names: the first `limit`, each cut to `width` characters (a header can be a whole
+    line of text when the file is not what it claims to be)."""
+    shown = [h if len(h) <= width else h[:width] + "…" for h in headers if h != "_index"][:limit]
     more = len(headers) - len(shown)
     return ", ".join(shown) + (f", … {more} more" if more > 0 else "")

@@ -196,7 +196,8 @@ def _read_delimited(text: str, encoding: str, display: str, delimiter: str | Non
         headers[0] = "_index"
     if len(set(headers)) != len(headers):
         dupes = sorted({h for h in headers if headers.count(h) > 1})
-        raise InputFileError(display, f"duplicate column names in the header: {', '.join(dupes)}")
+        named = ", ".join(d if len(d) <= 40 else d[:40] + "…" for d in dupes[:12])
+        raise InputFileError(display, f"duplicate column names in the header: {named}")
     table = Table(headers=headers, rows=[], encoding=encoding)
     try:
         for record in reader:

@@ -51,3 +51,9 @@ def test_mapping_to_a_missing_header_is_refused() -> None:
 def test_bad_mapping_spec(spec: str) -> None:
     with pytest.raises(UserError):
         parse_column_mapping(spec)
+
+
+def test_a_reason_names_headers_briefly_however_long_they_are() -> None:
+    with pytest.raises(InputFileError) as err:
+        resolve_layout(["x" * 100_000, "y" * 50, *[f"c{i}" for i in range(40)]], "f.json")
+    assert len(err.value.reason) < 800 and "x" * 40 + "…" in err.value.reason and "more" in err.value.reason

@@ -98,8 +98,11 @@ _WORD_SAMPLE = 20_000
 
 
 def _word_share(text: str) -> float:
+    import logging
+
     import jieba
 
+    jieba.setLogLevel(logging.WARNING)  # not its dictionary-loading lines in ingest's output
     sample = text[:_WORD_SAMPLE]
     chinese = in_words = 0
     for word in jieba.cut(sample, HMM=False):

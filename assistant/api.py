@@ -186,6 +186,11 @@ class CareerAssistant:
         if piece:
             yield piece
 
+    def is_current(self) -> bool:
+        """Whether the store still serves what this assistant opened; False once an ingest (from the page or the
+        command line) has published newer data. Open a new `CareerAssistant` to read it."""
+        return self.corpus.is_current()
+
     def close(self) -> None:
         self.corpus.close()
 

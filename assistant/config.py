@@ -79,6 +79,9 @@ class Settings:
     max_columns: int = 500
     """Columns of a postings file's header; a header with more is refused (a sheet's cells past it are not read)."""
 
+    max_cell_chars: int = 100_000
+    """Characters in one value of a postings file; a file holding a longer one is refused, naming where."""
+
     def __post_init__(self) -> None:
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise UserError(
@@ -98,7 +101,7 @@ class Settings:
             raise UserError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.max_file_mb <= 0:
             raise UserError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        for name in ("max_unpacked_mb", "max_rows", "max_columns"):
+        for name in ("max_unpacked_mb", "max_rows", "max_columns", "max_cell_chars"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embedding_model is not None and not Path(self.embedding_model).is_dir():
@@ -128,7 +131,8 @@ class Settings:
 def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
-    if name in ("embed_batch_size", "embedding_threads", "embedding_workers", "max_rows", "max_columns"):
+    if name in ("embed_batch_size", "embedding_threads", "embedding_workers", "max_rows", "max_columns",
+                "max_cell_chars"):
         try:
             return int(raw)
         except ValueError:

@@ -9,7 +9,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.market import PostingsTable
-from assistant.store import VectorCollections, open_generation
+from assistant.store import VectorCollections, current_generation, open_generation
 
 
 class Corpus:
@@ -27,6 +27,14 @@ class Corpus:
         self.table = PostingsTable(self.generation / "postings.duckdb", read_only=True)
         # DuckDB connections are not safe to share across threads without a cursor each.
         self._lock = threading.Lock()
+
+    def is_current(self) -> bool:
+        """Whether this is still the store's live generation (an ingest publishes a new one when it commits).
+        A pointer that cannot be read says nothing new: the generation in hand keeps answering."""
+        try:
+            return current_generation(Path(self.settings.store)) in (None, self.generation)
+        except Exception:
+            return True
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:

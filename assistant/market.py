@@ -8,8 +8,9 @@ search keywords, or an exactly repeated row, is one posting that keeps all its k
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ _CHUNK_COLUMNS: dict[str, str] = {
     "position": "INTEGER",
     "text": "VARCHAR",
 }
+#: DuckDB's working memory per connection (queries and loads past it spill to a temporary folder).
+_MEMORY_LIMIT = "128MB"
+#: ... and once the table is written and only scanned (a lower limit makes DuckDB evict its cache).
+_SCAN_LIMIT = "64MB"
 _PER_POSTING = [c for c in _ROW_COLUMNS if c not in ("file_key", "keywords", "posting_id")]
 _POSTING_FIELDS = tuple(f.name for f in fields(Posting))
 
@@ -69,6 +74,10 @@ class PostingsTable:
             self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
             raise RuntimeFailure(f"cannot open the postings table {path}: {exc}") from exc
+        # DuckDB takes up to 80% of the machine's memory by default; bounded, it spills to disk instead
+        # (beside the table), so a large file's load and the postings derivation stay flat.
+        self.con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
+        self.con.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._create()
 
@@ -89,73 +98,97 @@ class PostingsTable:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def replace_file(self, file_key: str, postings: Sequence[Posting] = (), chunks: Sequence[Chunk] = ()) -> None:
-        """Drop what a file contributed before and load what it contributes now."""
-        self.delete_file(file_key)
-        if postings:
-            self._bulk_insert("file_rows", _ROW_COLUMNS, (_posting_row(file_key, p) for p in postings))
-        if chunks:
-            self._bulk_insert("chunks", _CHUNK_COLUMNS, ({"file_key": file_key, **vars(c)} for c in chunks))
+    def replace_file(self, file_key: str, postings: Iterable[Posting] = (), chunks: Iterable[Chunk] = ()) -> int:
+        """Load what a file contributes now in place of what it contributed before; returns the rows loaded.
+
+        The new rows are streamed to a temporary file first: if reading them fails part way, or there are
+        none, the file's rows in the table are left as they were (and 0 is returned for none).
+        """
+        rows = (_posting_row(file_key, p) for p in postings)
+        chunk_rows = ({"file_key": file_key, **vars(c)} for c in chunks)
+        with _Spool(self.path) as spool:
+            n_rows, n_chunks = spool.write(rows, "rows"), spool.write(chunk_rows, "chunks")
+            if not n_rows and not n_chunks:
+                return 0
+            self.con.begin()  # the old rows go and the new ones come in one transaction
+            try:
+                self.delete_file(file_key)
+                if n_rows:
+                    self._insert(spool.paths["rows"], "file_rows", _ROW_COLUMNS)
+                if n_chunks:
+                    self._insert(spool.paths["chunks"], "chunks", _CHUNK_COLUMNS)
+            except BaseException:
+                self.con.rollback()
+                raise
+            self.con.commit()
+        return n_rows + n_chunks
 
     def delete_file(self, file_key: str) -> None:
         self.con.execute("DELETE FROM file_rows WHERE file_key = ?", [file_key])
         self.con.execute("DELETE FROM chunks WHERE file_key = ?", [file_key])
 
-    def _bulk_insert(self, table: str, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> None:
+    def _insert(self, parts: list[Path], table: str, columns: dict[str, str]) -> None:
         # Row-by-row executemany costs ~0.7 ms a row in DuckDB; a JSONL scan loads 16k rows in ~40 ms.
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as tmp:
-            for row in rows:
-                tmp.write(json.dumps(row, ensure_ascii=False, default=str))
-                tmp.write("\n")
-        try:
-            spec = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
-            names = ", ".join(f'"{name}"' for name in columns)
+        spec = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
+        names = ", ".join(f'"{name}"' for name in columns)
+        for path in parts:
             self.con.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM read_json(?, format='newline_delimited', "
                 f"columns={{{spec}}})",
-                [tmp.name],
+                [str(path)],
             )
-        finally:
-            Path(tmp.name).unlink(missing_ok=True)
 
     def set_vector_keys(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Record which vector record each posting shares (posting id, vector key); replaces the old map."""
         self.con.execute("CREATE OR REPLACE TABLE posting_vectors (posting_id VARCHAR, vector_key VARCHAR)")
-        self._bulk_insert(
-            "posting_vectors",
-            {"posting_id": "VARCHAR", "vector_key": "VARCHAR"},
-            ({"posting_id": p, "vector_key": k} for p, k in pairs),
-        )
+        with _Spool(self.path) as spool:
+            if spool.write(({"posting_id": p, "vector_key": k} for p, k in pairs), "pairs"):
+                columns = {"posting_id": "VARCHAR", "vector_key": "VARCHAR"}
+                self._insert(spool.paths["pairs"], "posting_vectors", columns)
 
     def rebuild_postings(self) -> None:
-        """Derive `postings` (one row per posting id) from `file_rows`."""
-        first = ", ".join(f'arg_min("{c}", (file_key, "row")) AS "{c}"' for c in _PER_POSTING)
+        """Derive `postings` (one row per posting id) from `file_rows`.
+
+        Each posting takes its fields from its first row (by file and line) and the keywords of all its rows;
+        near-duplicates share title, company and city under other ids (usually other dates). Written as
+        small aggregates joined back to the rows, so that DuckDB holds per-posting keys, not whole rows, and
+        a store of any size derives within its memory limit.
+        """
+        per_posting = ", ".join(f'f."{c}"' for c in _PER_POSTING)
         self.con.execute(
             f"""
             CREATE OR REPLACE TABLE postings AS
-            SELECT posting_id, {first},
-                   list_sort(list_distinct(flatten(list(keywords)))) AS keywords,
-                   count(*) AS times_listed
-            FROM file_rows GROUP BY posting_id
+            WITH firsts AS (
+                SELECT posting_id, arg_min(rowid, (file_key, "row")) AS first_row,
+                       list_sort(list_distinct(flatten(list(keywords)))) AS keywords, count(*) AS times_listed
+                FROM file_rows GROUP BY posting_id
+            ),
+            rows AS (
+                SELECT k.posting_id, {per_posting}, k.keywords, k.times_listed
+                FROM firsts k JOIN file_rows f ON f.rowid = k.first_row
+            ),
+            near AS (
+                SELECT lower(title) AS t, coalesce(company, '') AS c, coalesce(city, '') AS ci, count(*) AS n
+                FROM rows GROUP BY ALL
+            )
+            SELECT r.*, near.n AS near_duplicates
+            FROM rows r JOIN near
+              ON lower(r.title) = near.t AND coalesce(r.company, '') = near.c AND coalesce(r.city, '') = near.ci
             """
         )
-        # Near-duplicates: same title, company and city under another id (usually another date).
-        self.con.execute(
-            """
-            CREATE OR REPLACE TABLE postings AS
-            SELECT p.*, count(*) OVER (PARTITION BY lower(title), coalesce(company, ''), coalesce(city, ''))
-                   AS near_duplicates
-            FROM postings p
-            """
-        )
+
+    def settle(self) -> None:
+        """After the table is written: what follows only scans it, so DuckDB gives back its cache."""
+        self.con.execute(f"SET memory_limit = '{_SCAN_LIMIT}'")
 
     # -- reading ---------------------------------------------------------------------------------
 
     def posting_records(self) -> Iterator[dict[str, Any]]:
-        """Every posting with the fields its vector is made from and the vector store keeps as metadata."""
+        """Every posting with the fields its vector is made from and the vector store keeps as metadata (in no
+        particular order: a scan, so that any number of postings streams through a bounded memory)."""
         cursor = self.con.execute(
             """SELECT posting_id, summary, source, source_file, "row", city, role_family, salary_min,
-                      salary_max, posted, title, skills FROM postings ORDER BY posting_id"""
+                      salary_max, posted, title, skills FROM postings"""
         )
         names = [d[0] for d in cursor.description]
         while batch := cursor.fetchmany(5000):
@@ -226,6 +259,44 @@ class PostingsTable:
 
     def _has(self, table: str) -> bool:
         return bool(self.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])[0][0])
+
+
+class _Spool:
+    """Temporary JSONL files that rows are streamed to before DuckDB loads them, a part at a time (one
+    statement per part keeps the load within DuckDB's memory limit, whatever the number of rows)."""
+
+    PART_ROWS = 20_000
+
+    def __init__(self, beside: Path) -> None:
+        # Beside the table, on the store's own file system (its free space is what a load needs).
+        self.folder = Path(tempfile.mkdtemp(prefix=".rows-", dir=beside.parent))
+        self.paths: dict[str, list[Path]] = {}
+
+    def write(self, rows: Iterable[dict[str, Any]], name: str) -> int:
+        """Stream `rows` to part files named after `name`; returns how many rows were written."""
+        parts = self.paths[name] = []
+        n = 0
+        out: Any = None
+        try:
+            for row in rows:
+                if n % self.PART_ROWS == 0:
+                    if out is not None:
+                        out.close()
+                    parts.append(self.folder / f"{name}-{len(parts):05d}.jsonl")
+                    out = parts[-1].open("w", encoding="utf-8")
+                out.write(json.dumps(row, ensure_ascii=False, default=str))
+                out.write("\n")
+                n += 1
+        finally:
+            if out is not None:
+                out.close()
+        return n
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def id_digest(ids: Iterable[str]) -> tuple[int, str]:

@@ -73,26 +73,50 @@ KEEP_FILES_S = 3600
 
 
 class Live:
-    """The assistant the page answers with. After an upload adds data it is replaced, not changed:
-    a question already being answered finishes on the store generation it started with."""
+    """The assistant the page answers with. When the store gets new data (an upload from the page, or an
+    ingest from the command line into the same store) it is replaced, not changed: a question already being
+    answered finishes on the store generation it started with, and the next one sees the new data."""
+
+    #: How often a question checks whether an ingest has published new data (one small file read).
+    CHECK_EVERY_S = 1.0
 
     def __init__(self, assistant: CareerAssistant) -> None:
-        self.assistant = assistant
+        self._assistant = assistant
         self._retired: list[CareerAssistant] = []
         self._lock = threading.Lock()
+        self._checked = time.monotonic()
+
+    @property
+    def assistant(self) -> CareerAssistant:
+        """The assistant for the store's newest data (checked at most once a second; one caller opens it,
+        the others keep answering with the one in hand meanwhile)."""
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY_S and self._lock.acquire(blocking=False):
+            try:
+                self._checked = now
+                if not self._assistant.is_current():
+                    self._swap()
+            except Exception:  # a store mid-repair or damaged: keep answering from the generation in hand
+                log.exception("could not open the store's new data; answering from what was open")
+            finally:
+                self._lock.release()
+        return self._assistant
 
     def reload(self) -> None:
         """Open the store's newest generation; the previous assistant is closed one reload later."""
-        fresh = CareerAssistant(settings=self.assistant.settings, chat_model=self.assistant.chat_model)
         with self._lock:
-            old, self.assistant = self.assistant, fresh
-            for done in self._retired:
-                done.close()
-            self._retired = [old]
+            self._swap()
+
+    def _swap(self) -> None:
+        old = self._assistant
+        self._assistant = CareerAssistant(settings=old.settings, chat_model=old.chat_model)
+        for done in self._retired:
+            done.close()
+        self._retired = [old]
 
     def close(self) -> None:
         with self._lock:
-            for done in [*self._retired, self.assistant]:
+            for done in [*self._retired, self._assistant]:
                 done.close()
             self._retired = []
 

@@ -1,12 +1,17 @@
 """Latency of the served `/ask` endpoint under load: one client alone, then many concurrent clients.
 
 Run:  python benchmarks/ui_load.py [--store vectorstore] [--rounds 2] [--clients 20] [--questions 10]
+      python benchmarks/ui_load.py --clients 50 --duration 120    (a soak: memory at start and end)
 
 Starts a real `career-assistant serve` on a free local port, then calls `/ask` through `gradio_client`
 like a user would: first one client asking a fixed set of English and Chinese questions in turn (after
 one warm-up question), then `--clients` threads, each with its own Client, released together and each
 asking `--questions` questions. Percentiles are nearest-rank (the smallest latency with at least p% of
 the latencies at or below it), so every reported value is a latency that was actually measured.
+
+With `--duration S`, each concurrent client asks in a loop for S seconds instead, and the server's resident
+memory is read every second: "start" is after the first `--warm-up` seconds of load (caches filled, every
+client connected), "end" is the last reading; growth between them is what a leak would show.
 """
 
 from __future__ import annotations
@@ -83,14 +88,18 @@ def _ask(client: Any, question: str, latencies: list[float], errors: list[str]) 
         errors.append(f"{question!r}: reply without an answer: {str(reply)[:200]}")
 
 
-def _peak_rss_mb(pid: int) -> float | None:
+def _peak_rss_mb(pid: int, field: str = "VmHWM") -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def _rss_mb(pid: int) -> float | None:
+    return _peak_rss_mb(pid, "VmRSS")
 
 
 def _row(label: str, requests: int, errors: int, latencies: list[float], wall: float) -> str:
@@ -107,6 +116,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="single-client rounds over the questions")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients in the second phase")
     parser.add_argument("--questions", type=int, default=10, help="questions each concurrent client asks")
+    parser.add_argument("--duration", type=float, default=0, help="seconds of load (instead of --questions each)")
+    parser.add_argument("--warm-up", type=float, default=20, help="seconds of load before memory's start reading")
     parser.add_argument("--startup-timeout", type=float, default=180, help="seconds to wait for the server")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -151,16 +162,27 @@ def main() -> None:
         many_errors: list[str] = []
         barrier = threading.Barrier(args.clients + 1)
 
+        deadline = [0.0]
+
         def user(index: int) -> None:
             barrier.wait()
-            for k in range(args.questions):
+            k = 0
+            while (time.perf_counter() < deadline[0]) if args.duration else (k < args.questions):
                 _ask(clients[index], QUESTIONS[(index + k) % len(QUESTIONS)], many, many_errors)
+                k += 1
 
         threads = [threading.Thread(target=user, args=(i,)) for i in range(args.clients)]
         for thread in threads:
             thread.start()
-        barrier.wait()
         t0 = time.perf_counter()
+        deadline[0] = t0 + args.duration
+        barrier.wait()
+        memory: list[tuple[float, float]] = []  # (seconds into the load, resident MB)
+        while any(thread.is_alive() for thread in threads):
+            now = _rss_mb(server.pid)
+            if now is not None:
+                memory.append((time.perf_counter() - t0, now))
+            time.sleep(1)
         for thread in threads:
             thread.join()
         many_wall = time.perf_counter() - t0
@@ -179,7 +201,9 @@ def main() -> None:
     print("| clients | requests | errors | p50 ms | p95 ms | max ms | throughput answers/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(_row("single client", args.rounds * len(QUESTIONS), len(single_errors), single, single_wall))
-    print(_row(f"{args.clients} clients", args.clients * args.questions, len(many_errors), many, many_wall))
+    label = f"{args.clients} clients" + (f" × {args.duration:.0f} s" if args.duration else "")
+    requests = len(many) + len(many_errors)
+    print(_row(label, requests, len(many_errors), many, many_wall))
     print()
     if single and many:
         p50_ratio = _nearest_rank(many, 50) / _nearest_rank(single, 50)
@@ -187,6 +211,11 @@ def main() -> None:
         print(f"- p50({args.clients})/p50(1) = {p50_ratio:.1f}x, p95({args.clients})/p95(1) = {p95_ratio:.1f}x")
     print(f"- server: concurrency limit {CONCURRENCY}, queue size {QUEUE_SIZE}; percentiles by nearest rank")
     print(f"- server peak RSS: {f'{rss:,.0f} MB' if rss is not None else 'unknown'}")
+    if args.duration and memory:
+        warm = [mb for at, mb in memory if at >= args.warm_up] or [memory[-1][1]]
+        start, end = warm[0], memory[-1][1]
+        print(f"- server memory under load: {start:,.0f} MB after {args.warm_up:.0f} s of warm-up, {end:,.0f} MB at "
+              f"the end ({(end - start) / start:+.1%}); at the first reading {memory[0][1]:,.0f} MB")
     if server_log:
         print(f"- server stderr ({len(server_log)} lines), last few:")
         for line in server_log[-5:]:

@@ -6,6 +6,7 @@ Unchanged files (same bytes, same options, same parser) cost a hash and nothing 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -80,6 +81,7 @@ class InputFile:
     result: FileResult
     data: bytes = b""
     sha256: str = ""
+    size: int = 0
 
 
 def file_key(path: Path) -> tuple[str, str]:
@@ -143,7 +145,8 @@ def discover(paths: Sequence[Path], follow_symlinks: bool = False) -> list[Input
     return list(found.values())
 
 
-def _read_bytes(item: InputFile, max_bytes: int, follow_symlinks: bool = False) -> None:
+def _read_bytes(item: InputFile, max_bytes: int, follow_symlinks: bool = False, expect: str | None = None) -> None:
+    """Read a file's bytes into `item` (and their hash); with `expect`, a file whose hash changed is refused."""
     # Non-blocking, so opening a named pipe does not wait for a writer (it is refused as not a regular file).
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -170,7 +173,10 @@ def _read_bytes(item: InputFile, max_bytes: int, follow_symlinks: bool = False) 
         if exc.errno == errno.ELOOP:
             raise InputFileError(item.result.display, _LINK) from None
         raise InputFileError(item.result.display, f"cannot read: {exc.strerror or exc}") from None
-    item.sha256 = hashlib.sha256(item.data).hexdigest()
+    sha256 = hashlib.sha256(item.data).hexdigest()
+    if expect is not None and sha256 != expect:
+        raise InputFileError(item.result.display, "file changed while it was being ingested; run ingest again")
+    item.sha256, item.size = sha256, len(item.data)
 
 
 def _encoding(item: InputFile, options: IngestOptions) -> str | None:
@@ -179,6 +185,8 @@ def _encoding(item: InputFile, options: IngestOptions) -> str | None:
 
 
 def _parse(item: InputFile, options: IngestOptions, limits: Limits | None = None) -> ParsedPostings | list[Chunk]:
+    """Check a file through once and return what it holds: an article's chunks, or a postings file's postings
+    (made while they are iterated, so a large file is never held as rows)."""
     result = item.result
     if result.kind == "articles":
         article = read_article(item.path, item.data, result.display, _encoding(item, options))
@@ -193,14 +201,21 @@ def _parse(item: InputFile, options: IngestOptions, limits: Limits | None = None
     if not layout.source:
         # A file in an unknown layout with no --source is named after its folder (exports/myboard/jobs.csv).
         layout = replace(layout, source=item.path.parent.name or item.path.stem)
-    parsed = parse_postings(table, layout, result.display, item.path.stem)
     result.layout, result.encoding = layout.name, table.encoding
     result.rows_in = len(table.rows) + sum(table.skipped.values())
-    result.records = len(parsed.postings)
-    result.skipped, result.unknown = parsed.skipped, parsed.unknown
-    if not parsed.postings:
+    return parse_postings(table, layout, result.display, item.path.stem)
+
+
+def _load(table: PostingsTable, item: InputFile, content: ParsedPostings | list[Chunk]) -> None:
+    """Put a parsed file's rows in the table in place of its old ones (left as they were if it fails)."""
+    result = item.result
+    if isinstance(content, list):
+        table.replace_file(item.key, chunks=content)
+        return
+    if not table.replace_file(item.key, postings=content):
         raise InputFileError(result.display, "no usable rows (every row was skipped)")
-    return parsed
+    result.records = content.count
+    result.skipped, result.unknown = content.skipped, content.unknown
 
 
 def ingest(
@@ -257,6 +272,7 @@ def ingest(
             except InputFileError as exc:
                 item.result.status, item.result.error = "failed", exc.reason
                 continue
+            item.data = b""  # read again when parsed: one file's bytes at a time
             before = old_files.get(item.key)
             if before and before["sha256"] == item.sha256 and before.get("options") == signature:
                 item.result.status = "unchanged"
@@ -275,44 +291,47 @@ def ingest(
         # The model loads when the first text needs it, after parsing: loading it in a thread beside the parser
         # made both Python-bound and took 5.0 s against 2.0 + 1.6 s one after the other.
         say(f"reading {len(todo)} new or changed file(s)")
-        limits = Limits(settings.max_rows, settings.max_columns, int(settings.max_unpacked_mb * 1e6))
-        parsed: dict[str, ParsedPostings | list[Chunk]] = {}
-        for item in todo:
-            try:
-                parsed[item.key] = _parse(item, options, limits)
-            except InputFileError as exc:
-                item.result.status, item.result.error = "failed", exc.reason
-            except Exception as exc:  # a parser bug must not cost the other files
-                log.exception("unexpected error reading %s", item.result.display)
-                item.result.status, item.result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
-        report.rows_in = sum(i.result.rows_in for i in todo if i.key in parsed and i.result.kind == "postings")
-        report.chunks_in = sum(i.result.records for i in todo if i.key in parsed and i.result.kind == "articles")
-
+        limits = Limits(
+            settings.max_rows, settings.max_columns, int(settings.max_unpacked_mb * 1e6), settings.max_cell_chars
+        )
         staging = writer.stage()
-        say("writing the postings table")
         files = {k: v for k, v in old_files.items() if k in present or not options.prune or _exists(k)}
+        loaded: list[InputFile] = []
         with PostingsTable(staging / "postings.duckdb") as table:
             for key in gone:
                 table.delete_file(key)
                 files.pop(key, None)
                 report.pruned.append(old_files[key].get("display", key))
+            # Each file is read a row at a time straight into the table; one that fails keeps its old rows.
+            content: ParsedPostings | list[Chunk] | None = None
             for item in todo:
-                if item.key not in parsed:
-                    continue  # failed: whatever it contributed before stays
-                content = parsed[item.key]
-                if isinstance(content, ParsedPostings):
-                    table.replace_file(item.key, postings=content.postings)
+                try:
+                    _read_bytes(item, int(settings.max_file_mb * 1e6), options.follow_symlinks, expect=item.sha256)
+                    content = _parse(item, options, limits)
+                    _load(table, item, content)
+                except InputFileError as exc:
+                    item.result.status, item.result.error = "failed", exc.reason
+                except Exception as exc:  # a parser bug must not cost the other files
+                    log.exception("unexpected error reading %s", item.result.display)
+                    item.result.status, item.result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
                 else:
-                    table.replace_file(item.key, chunks=content)
-                files[item.key] = _manifest_entry(item, signature, content, options)
+                    files[item.key] = _manifest_entry(item, signature, content, options)
+                    loaded.append(item)
+                finally:
+                    item.data, content = b"", None  # the file's rows hold its bytes: let both go
+            report.rows_in = sum(i.result.rows_in for i in loaded if i.result.kind == "postings")
+            report.chunks_in = sum(i.result.records for i in loaded if i.result.kind == "articles")
+            say("writing the postings table")
             table.rebuild_postings()
+            table.settle()
+            _return_free_memory()
             vectors = VectorCollections(staging / "chroma", *model_args(settings))
             previous = None
             if writer.base is not None and not writer.rebuild:
                 previous = VectorCollections(writer.base / "chroma", *model_args(settings))
             try:
                 sync_vectors(table, vectors, settings, report, say, previous)
-                changed_meanwhile = [item for item in todo if item.key in parsed and _changed_on_disk(item)]
+                changed_meanwhile = [item for item in loaded if _changed_on_disk(item)]
                 for item in changed_meanwhile:
                     item.result.status = "failed"
                     item.result.error = "file changed while it was being ingested; run ingest again"
@@ -349,6 +368,17 @@ def ingest(
         report.committed = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _return_free_memory() -> None:
+    """Give the memory freed by parsing back to the system before the vector store grows (glibc keeps freed
+    heap pages otherwise; a 200k-row file left ~100 MB that the Chroma phase then added to)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def model_args(settings: Settings) -> tuple[str, str | None, str]:
@@ -395,7 +425,7 @@ def _manifest_entry(
     entry: dict[str, Any] = {
         "display": result.display,
         "sha256": item.sha256,
-        "size": len(item.data),
+        "size": item.size,
         "kind": result.kind,
         "layout": result.layout,
         "encoding": result.encoding,
@@ -412,8 +442,8 @@ def _manifest_entry(
             if v
         },  # fmt: skip
     }
-    if isinstance(content, ParsedPostings) and content.postings:
-        entry["source"] = content.postings[0].source
+    if isinstance(content, ParsedPostings):
+        entry["source"] = content.source
         entry["scrape_date"] = content.scrape_date.isoformat() if content.scrape_date else None
     return entry
 

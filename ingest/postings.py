@@ -7,7 +7,8 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 from assistant.schema import Posting
@@ -21,14 +22,23 @@ from ingest.summarize import posting_summary
 _TAG_SPLIT = re.compile(r"[,，、;；|/]+")
 
 
-@dataclass
 class ParsedPostings:
-    """What one postings file yielded: postings, and counts of what was skipped or left unknown."""
+    """A postings file's rows as normalized `Posting`s, made while they are iterated (never all held at
+    once), and counts of what was skipped or left unknown, complete once an iteration has finished."""
 
-    postings: list[Posting]
-    skipped: Counter[str] = field(default_factory=Counter)
-    unknown: Counter[str] = field(default_factory=Counter)
-    scrape_date: date | None = None
+    def __init__(self, table: Table, layout: Layout, source_file: str, file_stem: str) -> None:
+        self.table, self.layout, self.source_file, self.file_stem = table, layout, source_file, file_stem
+        self.source = layout.source
+        self.scrape_date = resolve_scrape_date(layout, table)
+        self.skipped: Counter[str] = Counter(table.skipped)
+        self.unknown: Counter[str] = Counter()
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Posting]:
+        self.skipped, self.unknown, self.count = Counter(self.table.skipped), Counter(), 0  # counted afresh
+        for posting in _postings(self):
+            self.count += 1
+            yield posting
 
 
 def content_id(*parts: str) -> str:
@@ -51,13 +61,15 @@ def resolve_scrape_date(layout: Layout, table: Table) -> date | None:
 
 
 def parse_postings(table: Table, layout: Layout, source_file: str, file_stem: str) -> ParsedPostings:
-    """Normalize every row of a postings table; rows without a title are skipped and counted."""
-    scrape_date = resolve_scrape_date(layout, table)
-    result = ParsedPostings(postings=[], scrape_date=scrape_date)
-    result.skipped.update(table.skipped)
+    """The postings of a table, normalized as they are iterated; rows without a title are skipped and counted."""
+    return ParsedPostings(table, layout, source_file, file_stem)
+
+
+def _postings(result: ParsedPostings) -> Iterator[Posting]:
+    layout, scrape_date = result.layout, result.scrape_date
     cols = layout.columns
-    keyword = file_stem.replace("_", " ") if layout.keyword_from_file_name else None
-    for line, row in table.rows:
+    keyword = result.file_stem.replace("_", " ") if layout.keyword_from_file_name else None
+    for line, row in result.table.rows:
         def get(name: str, row: dict[str, str] = row) -> str:
             header = cols.get(name)
             return row.get(header, "").strip() if header else ""
@@ -105,37 +117,34 @@ def parse_postings(table: Table, layout: Layout, source_file: str, file_stem: st
         description = get("description") or None
         all_skills = _merge(skills, find_skills(title), find_skills(description or ""))
         cny = salary is not None and salary.currency == "CNY"
-        result.postings.append(
-            _with_summary(
-                Posting(
-                    posting_id=posting_id,
-                    source=layout.source,
-                    source_file=source_file,
-                    row=line,
-                    board_job_id=job_id,
-                    title=title,
-                    company=get("company") or None,
-                    city=city.name if city else None,
-                    city_raw=city_raw or area_raw,
-                    district=district,
-                    salary_raw=salary_raw,
-                    salary_min=salary.min_monthly if cny and salary else None,
-                    salary_max=salary.max_monthly if cny and salary else None,
-                    salary_period=salary.period if salary else None,
-                    months_per_year=salary.months_per_year if salary else None,
-                    posted=posted,
-                    posted_raw=posted_raw,
-                    date_precision=precision,
-                    role_family=role_family(title),
-                    skills=all_skills,
-                    keywords=(keyword,) if keyword else (),
-                    experience=get("experience") or experience,
-                    education=get("education") or education,
-                    description=description,
-                )
+        yield _with_summary(
+            Posting(
+                posting_id=posting_id,
+                source=layout.source,
+                source_file=result.source_file,
+                row=line,
+                board_job_id=job_id,
+                title=title,
+                company=get("company") or None,
+                city=city.name if city else None,
+                city_raw=city_raw or area_raw,
+                district=district,
+                salary_raw=salary_raw,
+                salary_min=salary.min_monthly if cny and salary else None,
+                salary_max=salary.max_monthly if cny and salary else None,
+                salary_period=salary.period if salary else None,
+                months_per_year=salary.months_per_year if salary else None,
+                posted=posted,
+                posted_raw=posted_raw,
+                date_precision=precision,
+                role_family=role_family(title),
+                skills=all_skills,
+                keywords=(keyword,) if keyword else (),
+                experience=get("experience") or experience,
+                education=get("education") or education,
+                description=description,
             )
         )
-    return result
 
 
 def _with_summary(posting: Posting) -> Posting:

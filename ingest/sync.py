@@ -63,86 +63,171 @@ def sync_vectors(
     chunks; the table learns which record each posting's vector is (`posting_vectors`).
 
     A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
-    hash; only new texts go through the model.
+    hash; only new texts go through the model. Records are embedded and written a slice at a time, so
+    memory holds one slice of texts and vectors whatever the number of postings.
     """
-    # record id -> (embedded text, its hash, metadata)
-    wanted_postings: dict[str, tuple[str, str, dict[str, Any]]] = {}
-    keys: list[tuple[str, str]] = []
+    model = _Model(settings, say, report)
+    _sync_postings(table, vectors, report, say, previous, model)
+    _sync_chunks(table, vectors, report, say, previous, model)
+
+
+def _sync_postings(
+    table: PostingsTable,
+    vectors: VectorCollections,
+    report: IngestReport,
+    say: Callable[[str], None],
+    previous: VectorCollections | None,
+    model: _Model,
+) -> None:
+    collection = vectors.postings
+    wanted: set[str] = set()  # record ids only: the texts are made again from the table when written
+    pairs: list[tuple[str, str]] = []
     for r in table.posting_records():
-        text = posting_text(r)
-        key = vector_key(text, r["source"])
-        keys.append((r["posting_id"], key))
-        if key not in wanted_postings:
-            wanted_postings[key] = (text, text_sha(text), _posting_meta(r))
-    table.set_vector_keys(keys)
-    wanted_chunks: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        key = vector_key(posting_text(r), r["source"])
+        pairs.append((r["posting_id"], key))
+        wanted.add(key)
+    table.set_vector_keys(pairs)
+    del pairs
+    existing = vectors.existing(collection)
+    stale = [rid for rid in existing if rid not in wanted]
+    if stale:
+        vectors.delete(collection, stale)
+    old: set[str] = set(previous.existing(previous.postings)) if previous is not None else set()
+    if previous is not None and not existing:
+        report.records_deleted += sum(1 for rid in old if rid not in wanted)
+    todo = wanted - set(existing)  # an id is a hash of the text: a record that exists is current
+    del wanted
+    if not todo:
+        return
+    reusable = todo & old
+    # Records, not texts: two boards' postings with one text are embedded once per slice they share.
+    new_texts = len(todo) - len(reusable)
+    report.texts_reused += len(reusable)
+    if new_texts:
+        model.load()
+        say(f"embedding {new_texts:,} unique texts ({collection.name})")
+    say(f"writing {len(todo):,} records ({collection.name})")
+    slice_: list[tuple[str, str, dict[str, Any]]] = []
+    with model.bar(new_texts, collection.name) as bar:
+        for r in table.posting_records():
+            text = posting_text(r)
+            key = vector_key(text, r["source"])
+            if key not in todo:
+                continue
+            todo.discard(key)
+            slice_.append((key, text, _posting_meta(r)))
+            if len(slice_) >= _SLICE:
+                _write_slice(vectors, collection, slice_, previous, reusable, model, bar)
+                slice_ = []
+        if slice_:
+            _write_slice(vectors, collection, slice_, previous, reusable, model, bar)
+
+
+def _write_slice(
+    vectors: VectorCollections,
+    collection: Any,
+    slice_: list[tuple[str, str, dict[str, Any]]],
+    previous: VectorCollections | None,
+    reusable: set[str],
+    model: _Model,
+    bar: Any,
+) -> None:
+    """Embed (or take from the live generation) and write one slice of posting records."""
+    found: dict[str, np.ndarray] = {}
+    if previous is not None:
+        found = previous.vectors_by_id(previous.postings, [rid for rid, _, _ in slice_ if rid in reusable])
+    by_sha: dict[str, str] = {}
+    for rid, text, _ in slice_:
+        if rid not in found:
+            by_sha.setdefault(text_sha(text), text)
+    embedded = dict(zip(by_sha, model.embed(list(by_sha.values()), bar), strict=True)) if by_sha else {}
+    vectors.upsert(
+        collection,
+        ids=[rid for rid, _, _ in slice_],
+        embeddings=np.stack([found[rid] if rid in found else embedded[text_sha(text)] for rid, text, _ in slice_]),
+        metadatas=[meta for _, _, meta in slice_],
+    )
+
+
+def _sync_chunks(
+    table: PostingsTable,
+    vectors: VectorCollections,
+    report: IngestReport,
+    say: Callable[[str], None],
+    previous: VectorCollections | None,
+    model: _Model,
+) -> None:
+    """Article chunks (a few thousand at most): ids are not text hashes, so each keeps its text's hash."""
+    collection = vectors.articles
+    wanted: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for r in table.chunk_records():
         text = chunk_text(r)
         sha = text_sha(text)
-        wanted_chunks[r["chunk_id"]] = (text, sha, _chunk_meta(r, sha))
-    # A posting record's id is a hash of its text; a chunk's is not, so its metadata keeps the text's hash.
-    pairs = (("postings", wanted_postings, True), ("articles", wanted_chunks, False))
-    embedder: Any = None
-    for attr, wanted, keyed_by_text in pairs:
-        collection = getattr(vectors, attr)
-        existing = vectors.existing(collection)
-        stale = [rid for rid in existing if rid not in wanted]
-        if stale:
-            vectors.delete(collection, stale)
-        todo = [rid for rid, (_, sha, _) in wanted.items()
-                if rid not in existing or not (keyed_by_text or existing[rid] == sha)]  # fmt: skip
-        if previous is not None and not existing:
-            old = previous.existing(getattr(previous, attr))
-            report.records_deleted += sum(1 for rid in old if rid not in wanted)
-        if not todo:
-            continue
-        by_sha: dict[str, str] = {}
-        for rid in todo:
-            text, sha, _ = wanted[rid]
-            by_sha.setdefault(sha, text)
-        cached: dict[str, np.ndarray] = {}
-        for source in (vectors, previous):
-            if source is None:
-                continue
-            if keyed_by_text:  # a keyed lookup of the records that would hold these texts
-                found = source.vectors_by_id(
-                    getattr(source, attr), [rid for rid in todo if wanted[rid][1] not in cached]
-                )
-                cached.update((wanted[rid][1], vector) for rid, vector in found.items())
-            else:
-                cached.update(source.vectors_by_text_sha(getattr(source, attr), set(by_sha) - set(cached)))
-        new_shas = [sha for sha in by_sha if sha not in cached]
-        report.texts_reused += len(by_sha) - len(new_shas)
-        if new_shas:
+        wanted[r["chunk_id"]] = (text, sha, _chunk_meta(r, sha))
+    existing = vectors.existing(collection)
+    stale = [rid for rid in existing if rid not in wanted]
+    if stale:
+        vectors.delete(collection, stale)
+    todo = [rid for rid, (_, sha, _) in wanted.items() if existing.get(rid) != sha]
+    if previous is not None and not existing:
+        old = previous.existing(previous.articles)
+        report.records_deleted += sum(1 for rid in old if rid not in wanted)
+    if not todo:
+        return
+    by_sha: dict[str, str] = {}
+    for rid in todo:
+        text, sha, _ = wanted[rid]
+        by_sha.setdefault(sha, text)
+    cached: dict[str, np.ndarray] = {}
+    for source in (vectors, previous):
+        if source is not None:
+            cached.update(source.vectors_by_text_sha(source.articles, set(by_sha) - set(cached)))
+    new_shas = [sha for sha in by_sha if sha not in cached]
+    report.texts_reused += len(by_sha) - len(new_shas)
+    if new_shas:
+        model.load()
+        say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
+        with model.bar(len(new_shas), collection.name) as bar:
+            cached.update(zip(new_shas, model.embed([by_sha[s] for s in new_shas], bar), strict=True))
+    say(f"writing {len(todo):,} records ({collection.name})")
+    vectors.upsert(
+        collection,
+        ids=todo,
+        embeddings=np.stack([cached[wanted[rid][1]] for rid in todo]),
+        metadatas=[wanted[rid][2] for rid in todo],
+    )
+
+
+#: Records embedded and written together: large enough for the embedder's own batching and threads, small
+#: enough that a slice's texts and vectors (~8 MB at 512 dimensions) are all the memory a store's size costs.
+_SLICE = 4096
+
+
+class _Model:
+    """The embedding model, loaded when the first text needs it; counts what it embeds in the report."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None], report: IngestReport) -> None:
+        self.settings, self.say, self.report = settings, say, report
+        self.embedder: Any = None
+
+    def load(self) -> None:
+        if self.embedder is None:
             from assistant.embeddings import get_embedder
 
-            if embedder is None:
-                say("loading the embedding model")
-                embedder = get_embedder(settings)  # loaded only when there is something to embed
-            say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
-            t0 = time.perf_counter()
-            report.dimension = embedder.dimension
-            embedded = _embed_with_progress(embedder, [by_sha[s] for s in new_shas], settings, collection.name)
-            report.embed_seconds += time.perf_counter() - t0
-            report.texts_embedded += len(new_shas)
-            cached.update(zip(new_shas, embedded, strict=True))
-        say(f"writing {len(todo):,} records ({collection.name})")
-        vectors.upsert(
-            collection,
-            ids=todo,
-            embeddings=np.stack([cached[wanted[rid][1]] for rid in todo]),
-            metadatas=[wanted[rid][2] for rid in todo],
-        )
+            self.say("loading the embedding model")
+            self.embedder = get_embedder(self.settings)
+            self.report.dimension = self.embedder.dimension
 
+    def bar(self, total: int, label: str) -> Any:
+        from tqdm import tqdm
 
-def _embed_with_progress(embedder: Any, texts: list[str], settings: Settings, label: str) -> np.ndarray:
-    from tqdm import tqdm
+        return tqdm(total=total, desc=f"embedding {label}", unit="text", file=sys.stderr, disable=None)
 
-    # Large slices keep the embedder's own batching and sharding effective; the bar only needs a few steps.
-    step = max(settings.embed_batch_size * 64, 4096)
-    parts = []
-    with tqdm(total=len(texts), desc=f"embedding {label}", unit="text", file=sys.stderr, disable=None) as bar:
-        for start in range(0, len(texts), step):
-            parts.append(embedder.embed_documents(texts[start : start + step]))
-            bar.update(min(step, len(texts) - start))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+    def embed(self, texts: list[str], bar: Any) -> np.ndarray:
+        self.load()
+        t0 = time.perf_counter()
+        out = self.embedder.embed_documents(texts)
+        self.report.embed_seconds += time.perf_counter() - t0
+        self.report.texts_embedded += len(texts)
+        bar.update(len(texts))
+        return np.asarray(out, dtype=np.float32)

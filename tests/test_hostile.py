@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -104,22 +105,41 @@ def article_files(draw: st.DrawFn) -> tuple[str, bytes]:
     return f"a.{suffix}", _encode("".join(parts), draw(ENCODINGS))
 
 
-def _read(tmp: Path, name: str, data: bytes) -> object:
-    """Read one file the way ingest does: postings or chunks, or an InputFileError; timed."""
+#: With this variable set, every generated file's outcome is appended to the file it names, one JSON object a
+#: line (`benchmarks/reliability.py` counts them: tried, crashed, hung, partial).
+OUTCOMES = os.environ.get("CAREER_ASSISTANT_HOSTILE_OUTCOMES")
+
+
+def _record(test: str, name: str, outcome: str) -> None:
+    if OUTCOMES:
+        with open(OUTCOMES, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"test": test, "file": name, "outcome": outcome}) + "\n")
+
+
+def _read(tmp: Path, name: str, data: bytes, test: str) -> object:
+    """Read one file the way ingest does (every row parsed): postings or chunks, or an InputFileError; timed."""
     path = tmp / name
     path.write_bytes(data)
     (item,) = discover([path])
     started = time.monotonic()
+    outcome = "crashed"
     try:
         if item.result.status == "failed":
+            outcome = "refused"
             return InputFileError(name, item.result.error)
         _read_bytes(item, 200_000_000)
-        return _parse(item, IngestOptions(source="Hostile"), Limits())
+        content = _parse(item, IngestOptions(source="Hostile"), Limits())
+        read = list(content)  # postings are made as they are iterated
+        outcome = "read"
+        return read
     except InputFileError as exc:
         assert exc.reason and len(exc.reason) < 2000, exc.reason  # a reason a person reads, not a dump
+        outcome = "refused"
         return exc
     finally:
-        assert time.monotonic() - started < HANG_S, f"{name} took over {HANG_S} s"
+        took = time.monotonic() - started
+        _record(test, name, "hung" if took >= HANG_S else outcome)
+        assert took < HANG_S, f"{name} took over {HANG_S} s"
         path.unlink()
 
 
@@ -130,14 +150,14 @@ HOSTILE = settings(max_examples=350, deadline=None, suppress_health_check=list(H
 @given(postings_files())
 def test_a_hostile_postings_file_is_read_or_refused_with_a_reason(tmp_path_factory: pytest.TempPathFactory,
                                                                    made: tuple[str, bytes]) -> None:  # fmt: skip
-    _read(tmp_path_factory.mktemp("hostile"), *made)
+    _read(tmp_path_factory.mktemp("hostile"), *made, test="postings")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(article_files())
 def test_a_hostile_article_is_read_or_refused_with_a_reason(tmp_path_factory: pytest.TempPathFactory,
                                                              made: tuple[str, bytes]) -> None:  # fmt: skip
-    _read(tmp_path_factory.mktemp("hostile"), *made)
+    _read(tmp_path_factory.mktemp("hostile"), *made, test="articles")
 
 
 GOOD = "title,city,salary\nNLP工程师,北京,20k-30k\n数据工程师,上海,15k-25k\n"
@@ -152,9 +172,15 @@ def test_a_hostile_file_beside_a_good_one_costs_only_itself(
     (root / "in").mkdir()
     (root / "in" / "good.csv").write_text(GOOD, encoding="utf-8")
     (root / "in" / made[0]).write_bytes(made[1])
-    report = ingest([root / "in"], Settings(store=root / "store"), IngestOptions(source="Hostile"))
-    good = next(f for f in report.files if f.display.endswith("good.csv"))
-    assert good.status == "added" and good.records == 2, report.render()
-    assert report.committed
-    for f in report.files:
-        assert f.status != "failed" or (f.error and not f.error.startswith("unexpected")), f.error
+    outcome = "crashed"
+    try:
+        report = ingest([root / "in"], Settings(store=root / "store"), IngestOptions(source="Hostile"))
+        good = next(f for f in report.files if f.display.endswith("good.csv"))
+        failed = [f.error or "" for f in report.files if f.status == "failed"]
+        crashed = [error for error in failed if not error or error.startswith("unexpected")]
+        outcome = "crashed" if crashed else "read" if good.status == "added" and good.records == 2 else "partial"
+        assert good.status == "added" and good.records == 2, report.render()
+        assert report.committed
+        assert not crashed, crashed
+    finally:
+        _record("beside a good file", made[0], outcome)

@@ -136,6 +136,14 @@ def _uses_use(settings: Settings) -> bool:
     return settings.embedding_model is None and settings.embedding_model_name == USE_MODEL_NAME
 
 
+def release_embedder(settings: Settings) -> None:
+    """Forget the shared embedder for ``settings``: its memory goes once nobody else holds it (an ingest lets
+    the model go before the vector store grows); the next `get_embedder` loads it again."""
+    with _EMBEDDERS_LOCK:
+        for key in [k for k, e in _EMBEDDERS.items() if e.model_id == model_identity(settings).model_id]:
+            del _EMBEDDERS[key]
+
+
 def get_embedder(settings: Settings) -> Embedder:
     """The shared embedder for ``settings``, loaded (and exported, the first time) on first use.
 

@@ -45,3 +45,14 @@ class StoreMissingError(UserError):
 
 class RuntimeFailure(CareerAssistantError):
     """Something that should work failed: a damaged store, a server that is down."""
+
+
+class DiskFullError(RuntimeFailure):
+    """The disk holding the store filled up while an ingest wrote its new generation."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__(
+            f"no space left on the device holding the store {store}; the ingest stopped and the store is as it "
+            "was (the new data goes into a copy until it is complete). Hint: free some space (an ingest needs "
+            "room for a second copy of the postings table and the vectors), or pass --store on a larger disk."
+        )

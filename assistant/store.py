@@ -272,12 +272,12 @@ class StoreWriter:
         if self.staging is None:
             staging = self.root / f"{_STAGING_PREFIX}{os.getpid()}-{time.time_ns()}"
             staging.mkdir()
+            self.staging = staging  # from here on, a failure (a full disk while copying) removes it
             if self.base is not None and not self.rebuild:
                 # Only the postings table is copied. Chroma writes to its files even when it is only
                 # read (a row per open, the index on queries), so a byte copy of a live Chroma folder
                 # can be torn; the new collections are filled through the API instead.
                 shutil.copy2(self.base / "postings.duckdb", staging / "postings.duckdb")
-            self.staging = staging
         return self.staging
 
     def commit(self, manifest: dict[str, Any]) -> Path:

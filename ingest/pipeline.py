@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import BUNDLED_CORPUS, VOCAB_DIR, Settings
-from assistant.errors import InputFileError
+from assistant.errors import DiskFullError, InputFileError
 from assistant.market import PostingsTable
 from assistant.schema import Chunk
 from ingest.articles import chunk_article, read_article
@@ -235,16 +235,47 @@ def ingest(
     Raises:
         StoreLockedError: another process is writing the store.
         StoreMismatchError: the store was built with another embedding model (and holds files of its own).
+        DiskFullError: the disk filled up (the store is as it was).
     """
-    from assistant.embeddings import model_identity
-    from assistant.store import StoreWriter, VectorCollections
-
     options = options or IngestOptions()
     say = progress or (lambda message: log.info("%s", message))
     started = time.perf_counter()
     report = IngestReport(store=str(settings.store))
     items = discover(paths, options.follow_symlinks)
     report.files = [item.result for item in items]
+    try:
+        _run(items, settings, options, report, say)
+    except Exception as exc:
+        if _disk_full(exc):
+            raise DiskFullError(str(settings.store)) from exc
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether an error (or one it was raised from) is the disk filling up: the OS says so by number, DuckDB and
+    Chroma in their messages."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "no space left on device" in str(exc).lower() or "database or disk is full" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def _run(
+    items: list[InputFile],
+    settings: Settings,
+    options: IngestOptions,
+    report: IngestReport,
+    say: Progress,
+) -> None:
+    """The run itself, inside the store's writer: a failure anywhere leaves the store as it was."""
+    from assistant.embeddings import model_identity
+    from assistant.store import StoreWriter, VectorCollections
+
     signature = options.signature()
     identity = model_identity(settings)
     bundled_requested = any(item.key.startswith("bundled:") for item in items)
@@ -284,9 +315,8 @@ def ingest(
         gone = [key for key in old_files if options.prune and key not in present and not _exists(key)]
         if not todo and not gone and writer.base is not None:
             say("nothing changed")
-            report.seconds = time.perf_counter() - started
             _fill_totals(report, writer.base_manifest or {})
-            return report
+            return
 
         # The model loads when the first text needs it, after parsing: loading it in a thread beside the parser
         # made both Python-bound and took 5.0 s against 2.0 + 1.6 s one after the other.
@@ -312,6 +342,8 @@ def ingest(
                 except InputFileError as exc:
                     item.result.status, item.result.error = "failed", exc.reason
                 except Exception as exc:  # a parser bug must not cost the other files
+                    if _disk_full(exc):
+                        raise  # not this file's fault: the whole run stops and the store stays as it was
                     log.exception("unexpected error reading %s", item.result.display)
                     item.result.status, item.result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
                 else:
@@ -366,8 +398,6 @@ def ingest(
         say("committing")
         writer.commit(manifest)
         report.committed = True
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _return_free_memory() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,24 +66,40 @@ def sync_vectors(
     chunks; the table learns which record each posting's vector is (`posting_vectors`).
 
     A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
-    hash; only new texts go through the model. Records are embedded and written a slice at a time, so
-    memory holds one slice of texts and vectors whatever the number of postings.
+    hash; only new texts go through the model. Vectors are made a slice at a time and spilled to a file
+    beside the table; the model is let go, and then the spill is written to the vector store a slice at a
+    time. The model and the vector index (which grows with the store) are never in memory together.
     """
     model = _Model(settings, say, report)
-    _sync_postings(table, vectors, report, say, previous, model)
-    _sync_chunks(table, vectors, report, say, previous, model)
+    spill = _Spill(table.path.parent / ".vectors-spill")
+    try:
+        _embed_postings(table, vectors, report, say, previous, model, spill)
+        chunks = _embed_chunks(table, vectors, report, say, previous, model)
+        model.release()
+        if spill.count:
+            say(f"writing {spill.count:,} records ({vectors.postings.name})")
+            for ids, embeddings, metadatas in spill.slices(_SLICE):
+                vectors.upsert(vectors.postings, ids=ids, embeddings=embeddings, metadatas=metadatas)
+        if chunks is not None:
+            ids, embeddings, metadatas = chunks
+            say(f"writing {len(ids):,} records ({vectors.articles.name})")
+            vectors.upsert(vectors.articles, ids=ids, embeddings=embeddings, metadatas=metadatas)
+    finally:
+        spill.remove()
 
 
-def _sync_postings(
+def _embed_postings(
     table: PostingsTable,
     vectors: VectorCollections,
     report: IngestReport,
     say: Callable[[str], None],
     previous: VectorCollections | None,
     model: _Model,
+    spill: _Spill,
 ) -> None:
+    """Map postings to records, drop stale records, and spill the vectors of records to write."""
     collection = vectors.postings
-    wanted: set[str] = set()  # record ids only: the texts are made again from the table when written
+    wanted: set[str] = set()  # record ids only: the texts are made again from the table when embedded
     pairs: list[tuple[str, str]] = []
     for r in table.posting_records():
         key = vector_key(posting_text(r), r["source"])
@@ -106,7 +125,6 @@ def _sync_postings(
     if new_texts:
         model.load()
         say(f"embedding {new_texts:,} unique texts ({collection.name})")
-    say(f"writing {len(todo):,} records ({collection.name})")
     slice_: list[tuple[str, str, dict[str, Any]]] = []
     with model.bar(new_texts, collection.name) as bar:
         for r in table.posting_records():
@@ -117,22 +135,21 @@ def _sync_postings(
             todo.discard(key)
             slice_.append((key, text, _posting_meta(r)))
             if len(slice_) >= _SLICE:
-                _write_slice(vectors, collection, slice_, previous, reusable, model, bar)
+                _spill_slice(slice_, previous, reusable, model, bar, spill)
                 slice_ = []
         if slice_:
-            _write_slice(vectors, collection, slice_, previous, reusable, model, bar)
+            _spill_slice(slice_, previous, reusable, model, bar, spill)
 
 
-def _write_slice(
-    vectors: VectorCollections,
-    collection: Any,
+def _spill_slice(
     slice_: list[tuple[str, str, dict[str, Any]]],
     previous: VectorCollections | None,
     reusable: set[str],
     model: _Model,
     bar: Any,
+    spill: _Spill,
 ) -> None:
-    """Embed (or take from the live generation) and write one slice of posting records."""
+    """Embed (or take from the live generation) one slice of posting records and spill it."""
     found: dict[str, np.ndarray] = {}
     if previous is not None:
         found = previous.vectors_by_id(previous.postings, [rid for rid, _, _ in slice_ if rid in reusable])
@@ -141,23 +158,58 @@ def _write_slice(
         if rid not in found:
             by_sha.setdefault(text_sha(text), text)
     embedded = dict(zip(by_sha, model.embed(list(by_sha.values()), bar), strict=True)) if by_sha else {}
-    vectors.upsert(
-        collection,
-        ids=[rid for rid, _, _ in slice_],
-        embeddings=np.stack([found[rid] if rid in found else embedded[text_sha(text)] for rid, text, _ in slice_]),
-        metadatas=[meta for _, _, meta in slice_],
+    spill.add(
+        [rid for rid, _, _ in slice_],
+        np.stack([found[rid] if rid in found else embedded[text_sha(text)] for rid, text, _ in slice_]),
+        [meta for _, _, meta in slice_],
     )
 
 
-def _sync_chunks(
+class _Spill:
+    """Vectors waiting to be written: raw float32 rows in one file, their ids and metadata as JSON lines."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count, self.dimension = 0, 0
+
+    def add(self, ids: list[str], embeddings: np.ndarray, metadatas: list[dict[str, Any]]) -> None:
+        self.folder.mkdir(exist_ok=True)
+        self.dimension = int(embeddings.shape[1])
+        with (self.folder / "vectors.f32").open("ab") as out:
+            out.write(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes())
+        with (self.folder / "records.jsonl").open("a", encoding="utf-8") as out:
+            for rid, meta in zip(ids, metadatas, strict=True):
+                out.write(json.dumps([rid, meta], ensure_ascii=False) + "\n")
+        self.count += len(ids)
+
+    def slices(self, size: int) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        row_bytes = self.dimension * 4
+        with (self.folder / "vectors.f32").open("rb") as vecs, (self.folder / "records.jsonl").open(
+            encoding="utf-8"
+        ) as records:
+            while True:
+                lines = [line for _, line in zip(range(size), records, strict=False)]
+                if not lines:
+                    return
+                pairs = [json.loads(line) for line in lines]
+                data = vecs.read(row_bytes * len(pairs))
+                embeddings = np.frombuffer(data, dtype=np.float32).reshape(len(pairs), self.dimension)
+                yield [p[0] for p in pairs], embeddings, [p[1] for p in pairs]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _embed_chunks(
     table: PostingsTable,
     vectors: VectorCollections,
     report: IngestReport,
     say: Callable[[str], None],
     previous: VectorCollections | None,
     model: _Model,
-) -> None:
-    """Article chunks (a few thousand at most): ids are not text hashes, so each keeps its text's hash."""
+) -> tuple[list[str], np.ndarray, list[dict[str, Any]]] | None:
+    """Article chunks (a few thousand at most, kept in memory): ids are not text hashes, so each keeps its
+    text's hash. Returns what to write (ids, vectors, metadata), or None when nothing is to be written."""
     collection = vectors.articles
     wanted: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for r in table.chunk_records():
@@ -173,7 +225,7 @@ def _sync_chunks(
         old = previous.existing(previous.articles)
         report.records_deleted += sum(1 for rid in old if rid not in wanted)
     if not todo:
-        return
+        return None
     by_sha: dict[str, str] = {}
     for rid in todo:
         text, sha, _ = wanted[rid]
@@ -189,13 +241,7 @@ def _sync_chunks(
         say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
         with model.bar(len(new_shas), collection.name) as bar:
             cached.update(zip(new_shas, model.embed([by_sha[s] for s in new_shas], bar), strict=True))
-    say(f"writing {len(todo):,} records ({collection.name})")
-    vectors.upsert(
-        collection,
-        ids=todo,
-        embeddings=np.stack([cached[wanted[rid][1]] for rid in todo]),
-        metadatas=[wanted[rid][2] for rid in todo],
-    )
+    return todo, np.stack([cached[wanted[rid][1]] for rid in todo]), [wanted[rid][2] for rid in todo]
 
 
 #: Records embedded and written together: large enough for the embedder's own batching and threads, small
@@ -217,6 +263,14 @@ class _Model:
             self.say("loading the embedding model")
             self.embedder = get_embedder(self.settings)
             self.report.dimension = self.embedder.dimension
+
+    def release(self) -> None:
+        """Let the model go before the vector store grows (the next `load` loads it again)."""
+        if self.embedder is not None:
+            from assistant.embeddings import release_embedder
+
+            self.embedder = None
+            release_embedder(self.settings)
 
     def bar(self, total: int, label: str) -> Any:
         from tqdm import tqdm

@@ -143,6 +143,8 @@ def _snapshot(store: Path) -> dict[str, object]:
     }
 
 
+#: Free space left before the second ingest; on this machine the disk fills while copying the postings table,
+#: while loading the new rows, while deriving the postings, and while writing the vectors, in that order.
 @pytest.mark.parametrize("free_mb", [0.5, 2, 6, 12])
 def test_a_disk_that_fills_up_during_an_ingest_leaves_the_store_as_it_was(small_fs: Path, free_mb: float) -> None:
     store = small_fs / "store"

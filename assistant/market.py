@@ -61,6 +61,8 @@ _CHUNK_COLUMNS: dict[str, str] = {
 _MEMORY_LIMIT = "128MB"
 #: ... and once the table is written and only scanned (a lower limit makes DuckDB evict its cache).
 _SCAN_LIMIT = "64MB"
+#: Rows fetched per query when every posting is read (see `posting_records`).
+_PAGE_ROWS = 20_000
 _PER_POSTING = [c for c in _ROW_COLUMNS if c not in ("file_key", "keywords", "posting_id")]
 _POSTING_FIELDS = tuple(f.name for f in fields(Posting))
 
@@ -186,13 +188,18 @@ class PostingsTable:
     def posting_records(self) -> Iterator[dict[str, Any]]:
         """Every posting with the fields its vector is made from and the vector store keeps as metadata (in no
         particular order: a scan, so that any number of postings streams through a bounded memory)."""
-        cursor = self.con.execute(
-            """SELECT posting_id, summary, source, source_file, "row", city, role_family, salary_min,
-                      salary_max, posted, title, skills FROM postings"""
-        )
-        names = [d[0] for d in cursor.description]
-        while batch := cursor.fetchmany(5000):
-            for values in batch:
+        # A page of rows per query: DuckDB materialises a query's whole result for Python, outside its memory
+        # limit (one query over 190k postings held ~150 MB).
+        top = self.con.execute("SELECT max(rowid) FROM postings").fetchone()
+        last = -1 if top is None or top[0] is None else int(top[0])
+        for start in range(0, last + 1, _PAGE_ROWS):
+            cursor = self.con.execute(
+                """SELECT posting_id, summary, source, source_file, "row", city, role_family, salary_min,
+                          salary_max, posted, title, skills FROM postings WHERE rowid >= ? AND rowid < ?""",
+                [start, start + _PAGE_ROWS],
+            )
+            names = [d[0] for d in cursor.description]
+            for values in cursor.fetchall():
                 yield dict(zip(names, values, strict=True))
 
     def chunk_records(self) -> Iterator[dict[str, Any]]:

@@ -6,7 +6,6 @@ Unchanged files (same bytes, same options, same parser) cost a hash and nothing 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
@@ -28,7 +27,7 @@ from ingest.layouts import LAYOUT_DIR, resolve_layout
 from ingest.postings import ParsedPostings, parse_postings
 from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, Limits, read_table
 from ingest.report import FileResult, IngestReport
-from ingest.sync import sync_vectors
+from ingest.sync import return_free_memory, sync_vectors
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +355,7 @@ def _run(
             say("writing the postings table")
             table.rebuild_postings()
             table.settle()
-            _return_free_memory()
+            return_free_memory()
             vectors = VectorCollections(staging / "chroma", *model_args(settings))
             previous = None
             if writer.base is not None and not writer.rebuild:
@@ -398,17 +397,6 @@ def _run(
         say("committing")
         writer.commit(manifest)
         report.committed = True
-
-
-def _return_free_memory() -> None:
-    """Give the memory freed by parsing back to the system before the vector store grows (glibc keeps freed
-    heap pages otherwise; a 200k-row file left ~100 MB that the Chroma phase then added to)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def model_args(settings: Settings) -> tuple[str, str | None, str]:

@@ -68,7 +68,7 @@ def _tally(outcomes: dict[str, str]) -> str:
 def hostile() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "outcomes.jsonl"
-        outcomes = _pytest("tests/test_hostile.py", env={**_env(), "CAREER_ASSISTANT_HOSTILE_OUTCOMES": str(log)})
+        outcomes = _pytest("tests/test_hostile.py", env={**_env(), "HOSTILE_OUTCOMES_LOG": str(log)})
         lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
     kinds = Counter(line["outcome"] for line in lines)
     tests = Counter(line["test"] for line in lines)

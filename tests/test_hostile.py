@@ -106,8 +106,9 @@ def article_files(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 #: With this variable set, every generated file's outcome is appended to the file it names, one JSON object a
-#: line (`benchmarks/reliability.py` counts them: tried, crashed, hung, partial).
-OUTCOMES = os.environ.get("CAREER_ASSISTANT_HOSTILE_OUTCOMES")
+#: line (`benchmarks/reliability.py` counts them: tried, crashed, hung, partial). Not a CAREER_ASSISTANT_
+#: variable: conftest clears those.
+OUTCOMES = os.environ.get("HOSTILE_OUTCOMES_LOG")
 
 
 def _record(test: str, name: str, outcome: str) -> None:

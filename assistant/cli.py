@@ -66,7 +66,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             ) from None
     options = IngestOptions(
         columns=columns, source=args.source, scrape_date=args.scrape_date, encoding=args.encoding,
-        follow_symlinks=args.follow_symlinks, prune=args.prune, rebuild=args.rebuild,
+        pay_period=args.pay_period, follow_symlinks=args.follow_symlinks, prune=args.prune, rebuild=args.rebuild,
     )  # fmt: skip
     settings = _settings(args)
 
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="name of the job board for files in an unknown layout")
     p.add_argument("--scrape-date", help="YYYY-MM-DD the files were scraped (resolves 今天/昨天 dates)")
     p.add_argument("--encoding", help="text encoding of the files given (default: UTF-8 or GB18030, told apart)")
+    p.add_argument("--pay-period", choices=("month", "year", "day"),
+                   help="what pay written as plain numbers (15000; 最低月薪/最高月薪 columns) is per (default: month)")
     p.add_argument("--follow-symlinks", action="store_true", help="read files through symbolic links (yours only)")
     p.add_argument("--prune", action="store_true", help="remove records of files that no longer exist")
     p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")

@@ -16,11 +16,13 @@ from assistant.errors import InputFileError, UserError
 LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
 
 FIELDS = (
-    "job_id", "title", "city", "area", "salary", "date", "company",
+    "job_id", "title", "city", "area", "salary", "salary_min", "salary_max", "date", "company",
     "description", "skills", "experience", "education",
 )  # fmt: skip
-#: A posting needs a title, a salary column and a place (city, or a location to find the city in).
+#: A posting needs a title, a salary column (or the lowest and highest pay as two columns) and a place (city, or
+#: a location to find the city in).
 REQUIRED = ("title", "salary")
+PAY_FIELDS = ("salary", "salary_min", "salary_max")
 PLACE_FIELDS = ("city", "area")
 SKILLS_FORMATS = ("none", "list", "python-list", "mixed-tags")
 
@@ -34,6 +36,7 @@ class Layout:
     columns: dict[str, str]
     skills_format: str = "list"
     scrape_date: str | None = None  # "infer-lagou", an ISO date, or None
+    pay_period: str | None = None  # of pay written as plain numbers: "month" (when None), "year" or "day"
     keyword_from_file_name: bool = False
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     recognise_by: tuple[str, ...] = ()
@@ -120,7 +123,8 @@ def resolve_layout(
             raise InputFileError(
                 display, f"--columns {name}={header}: no such column (found: {_shown(headers)})"
             )
-    missing = [name for name in REQUIRED if name not in columns]
+    missing = [name for name in REQUIRED if name not in columns
+               and not (name == "salary" and any(pay in columns for pay in PAY_FIELDS))]  # fmt: skip
     if not any(name in columns for name in PLACE_FIELDS):
         missing.append("city")
     if missing:

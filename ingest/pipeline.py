@@ -44,13 +44,15 @@ class IngestOptions:
     source: str | None = None
     scrape_date: str | None = None
     encoding: str | None = None  # of every text file named, instead of telling UTF-8 and GB18030 apart
+    pay_period: str | None = None  # what pay written as plain numbers is per: "month" (None), "year", "day"
     follow_symlinks: bool = False  # read files through symbolic links (a person's own files only)
     prune: bool = False
     rebuild: bool = False
 
     def signature(self) -> str:
         """Changes to these options must re-read files even when their bytes did not change."""
-        raw = repr((sorted(self.columns.items()), self.source, self.scrape_date, self.encoding, parser_fingerprint()))
+        raw = repr((sorted(self.columns.items()), self.source, self.scrape_date, self.encoding, self.pay_period,
+                    parser_fingerprint()))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -197,6 +199,8 @@ def _parse(item: InputFile, options: IngestOptions, limits: Limits | None = None
     layout = resolve_layout(table.headers, result.display, options.columns, options.source)
     if options.scrape_date:
         layout = replace(layout, scrape_date=options.scrape_date)
+    if options.pay_period:
+        layout = replace(layout, pay_period=options.pay_period)
     if not layout.source:
         # A file in an unknown layout with no --source is named after its folder (exports/myboard/jobs.csv).
         layout = replace(layout, source=item.path.parent.name or item.path.stem)
@@ -456,7 +460,8 @@ def _manifest_entry(
         "read_with": {
             k: v
             for k, v in (("columns", options.columns), ("source", options.source),
-                         ("scrape_date", options.scrape_date), ("encoding", _encoding(item, options)))
+                         ("scrape_date", options.scrape_date), ("encoding", _encoding(item, options)),
+                         ("pay_period", options.pay_period))
             if v
         },  # fmt: skip
     }

@@ -16,7 +16,7 @@ from assistant.vocab import canonical_city, city_from_area, classify_tag, find_s
 from ingest.dates import infer_lagou_scrape_date, parse_post_date
 from ingest.layouts import Layout
 from ingest.readers import Table
-from ingest.salary import SalaryError, parse_salary
+from ingest.salary import SalaryError, parse_salary, salary_text
 from ingest.summarize import posting_summary
 
 _TAG_SPLIT = re.compile(r"[,，、;；|/]+")
@@ -85,7 +85,7 @@ def _postings(result: ParsedPostings) -> Iterator[Posting]:
             # Without a board id, identity is the whole row: an exactly repeated row is one posting.
             posting_id = content_id(layout.source, *(f"{k}={v}" for k, v in sorted(row.items()) if k != "_index"))
 
-        salary_raw = get("salary") or None
+        salary_raw = salary_text(get("salary"), get("salary_min"), get("salary_max"), layout.pay_period)
         salary = None
         try:
             salary = parse_salary(salary_raw)

@@ -180,6 +180,46 @@ def _check(low: float | None, high: float | None) -> None:
             raise SalaryError(f"implausible range {_fmt(low)}-{_fmt(high)}")
 
 
+#: An amount of zero ("0", "0.0", "0-0"): exports write it where no pay was stated.
+_ZERO = re.compile(r"\s*0+(?:\.0+)?(?:\s*[-~～至]\s*0+(?:\.0+)?)?\s*")
+_PLAIN_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+PAY_PERIODS = {"month": "元/月", "year": "元/年", "day": "元/天"}
+
+
+def salary_text(salary: str, low: str, high: str, period: str | None = None) -> str | None:
+    """The salary text of a row: its salary column, or its lowest and highest pay columns (最低月薪 / 最高月薪)
+    read as one range; plain numbers get the file's pay period (month unless the file says year or day).
+
+    Returns:
+        The text to read with `parse_salary` (kept as the posting's salary as written), or None when the row
+        states no pay (blank, 0 or 面议 in every pay column).
+    """
+    unit = PAY_PERIODS[period or "month"]
+
+    def plain(value: str) -> bool:
+        return bool(_PLAIN_NUMBER.fullmatch(value))
+
+    if salary.strip():
+        if period and (plain(salary) or re.fullmatch(r"\s*\d+(?:\.\d+)?\s*-\s*\d+(?:\.\d+)?\s*", salary)):
+            return f"{salary.strip()}{unit}"
+        return salary.strip()
+    lo, hi = ("" if parse_salary_is_blank(v) else v.strip() for v in (low, high))
+    suffix = unit if (not lo or plain(lo)) and (not hi or plain(hi)) else ""
+    if lo and hi:
+        return lo + suffix if lo == hi else f"{lo}-{hi}{suffix}"
+    if lo:
+        return f"{lo}{suffix}以上"
+    if hi:
+        return f"{hi}{suffix}以下"
+    return None
+
+
+def parse_salary_is_blank(value: str) -> bool:
+    """Whether one pay cell states nothing: blank, zero or 面议."""
+    normalized = unicodedata.normalize("NFKC", value).strip().casefold()
+    return re.sub(r"[\s\-_/.,()（）]+", "", normalized) in _NOT_STATED or bool(_ZERO.fullmatch(normalized))
+
+
 @lru_cache(maxsize=1 << 16)  # pure; the same pay text repeats across thousands of postings
 def parse_salary(text: str | None) -> Salary | None:
     """Read a salary as written on a job board.
@@ -200,7 +240,7 @@ def parse_salary(text: str | None) -> Salary | None:
         return None
     original = text.strip()
     normalized = unicodedata.normalize("NFKC", original).casefold()
-    if re.sub(r"[\s\-_/.,()（）]+", "", normalized) in _NOT_STATED:
+    if re.sub(r"[\s\-_/.,()（）]+", "", normalized) in _NOT_STATED or _ZERO.fullmatch(normalized):
         return None
     if "\ufffd" in normalized:
         raise SalaryError("unreadable character (U+FFFD) in salary text")

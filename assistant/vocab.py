@@ -37,13 +37,16 @@ _BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 
 @dataclass(frozen=True)
 class City:
-    """A prefecture-level (or higher) city; `name` is the canonical English name."""
+    """A city: the curated major cities (`cities.json`, with English names and aliases), then every other
+    prefecture-level and county-level city of GB/T 2260 (`divisions.json`); `name` is the canonical English
+    name (pinyin for the latter, with the province when two share it)."""
 
     name: str
     zh: str
     pinyin: str
     province_en: str
     province_zh: str
+    level: str = "prefecture"  # or "county" (a county-level city, 县级市: 昆山, 阿勒泰)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,15 @@ def _city_index() -> _CityIndex:
                 bucket.append(city)
         # Prefixes leave a following 市 to city_from_area: in "青岛市北区" it belongs to the district.
         zh_prefixes += [(alias, city) for alias in (city.zh, *row["aliases"]) if _CJK.search(alias)]
+    province_en = {p.zh: p.en for p in provinces}
+    for city in _division_cities(by_name, province_en):
+        cities.append(city)
+        by_name[_key(city.name)] = city
+        for alias in (city.zh, city.zh + "市", city.pinyin):
+            bucket = by_alias.setdefault(_key(alias), [])
+            if city not in bucket:
+                bucket.append(city)
+        zh_prefixes.append((city.zh, city))
     zh_prefixes.sort(key=lambda item: -len(item[0]))
     # Municipalities and SARs are parsed as cities ("上海上海浦东新区"); provinces by full name, and the five
     # autonomous regions also by the short name 51job writes without a suffix ("广西南宁", "内蒙古包头").
@@ -120,6 +132,24 @@ def _city_index() -> _CityIndex:
         provinces=provinces,
         province_prefixes=tuple(prefixes),
     )
+
+
+def _division_cities(known: dict[str, City], province_en: dict[str, str]) -> list[City]:
+    """The cities of `divisions.json` that the curated list does not hold, named by pinyin (with the province
+    when the name is taken: "Yulin (Shaanxi)")."""
+    curated = {city.zh for city in known.values()}
+    made: list[City] = []
+    taken = set(known)
+    for row in _load("divisions.json")["cities"]:
+        if row["zh"] in curated:
+            continue
+        province = province_en.get(row["province_zh"], row["province_zh"])
+        name = row["pinyin"].capitalize()
+        if _key(name) in taken:
+            name = f"{name} ({province})"
+        taken.add(_key(name))
+        made.append(City(name, row["zh"], row["pinyin"], province, row["province_zh"], row["level"]))
+    return made
 
 
 def all_cities() -> tuple[City, ...]:
@@ -158,7 +188,10 @@ def canonical_city(text: str) -> City | None:
 def _city_prefix(text: str) -> tuple[City, str] | None:
     for alias, city in _city_index().zh_prefixes:
         if text.startswith(alias):
-            return city, text[len(alias) :]
+            rest = text[len(alias) :]
+            if city.level == "county" and rest[:1] in ("区", "县"):
+                continue  # a district or county of the same name elsewhere ("开平区" is in 唐山, not 开平市)
+            return city, rest
     return None
 
 
@@ -425,11 +458,17 @@ def alias_key(text: str) -> str:
 def city_forms() -> tuple[str, ...]:
     """Every written form of every city: English name, Chinese with and without 市, pinyin, aliases.
 
-    A form shared by two cities (pinyin "taizhou") is included; `canonical_city` says which, if any.
+    A form shared by two cities (pinyin "taizhou") is included; `canonical_city` says which, if any. A county-level
+    city is found in free text only with its 市 or by its English name: its bare name is often a word too
+    (安宁 is a city in Yunnan and means "calm").
     """
     forms: dict[str, None] = {}
     for row in _load("cities.json")["cities"]:
         for form in (row["name"], row["zh"], row["zh"] + "市", row["pinyin"], *row["aliases"]):
+            forms.setdefault(form, None)
+    for city in all_cities():
+        written = (city.name, city.zh + "市") if city.level == "county" else (city.name, city.zh, city.zh + "市")
+        for form in written:
             forms.setdefault(form, None)
     return tuple(forms)
 

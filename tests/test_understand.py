@@ -274,7 +274,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         {"intent": "comparison", "unknown_places": ("London",), "cities": ("Beijing",)},
     ),
     ("在新加坡和东京做大模型工资高吗", {"unknown_places": ("新加坡", "东京"), "cities": ()}),
-    ("昆山市有多少嵌入式岗位", {"intent": "figure", "unknown_places": ("昆山市",), "roles": ("embedded",)}),
+    ("昆山市有多少嵌入式岗位", {"intent": "figure", "cities": ("Kunshan",), "unknown_places": (),
+                               "roles": ("embedded",)}),
+    ("安宁市有多少岗位", {"cities": ("Anning",), "unknown_places": ()}),  # a county-level city, named with 市
     ("北京都有哪些公司在招大模型？", {"cities": ("Beijing",), "unknown_places": (), "measure": "top_companies"}),
     ("哪些城市的市场需求最大", {"unknown_places": (), "measure": "top_cities"}),
     # entities that must not be found
@@ -500,10 +502,10 @@ def test_company_names_from_the_table() -> None:
 
 
 def test_find_places() -> None:
-    found = vocab.find_places("北京都有NLP岗位，在昆山市或巴黎呢？Paris too; 城市和市场不算")
+    found = vocab.find_places("北京都有NLP岗位，在昆山市或巴黎呢？Paris too; 城市和市场不算，安宁一点")
     assert [(p.name, p.known) for p in found] == [
         ("Beijing", True),
-        ("昆山市", False),
+        ("Kunshan", True),
         ("巴黎", False),
         ("Paris", False),
     ]

@@ -94,17 +94,28 @@ def _provenance(db: SQL, where: str, params: list[Any]) -> tuple[str, str]:
 
 
 def count(db: SQL, filters: Filters) -> list[Figure]:
-    """Number of postings; with near-duplicates (same title, company, city) merged as a second figure."""
+    """Number of postings, and, when they differ from it:
+
+    - `count_rows`: the rows of the files behind them (an exactly repeated row, or a board's job id listed
+      again, is one posting);
+    - `count_distinct_jobs`: with near-duplicates (same title, company and city) merged, or
+      `count_distinct_title_city` when none of these postings names a company (then title and city are all
+      the rule can compare).
+    """
     where, params = sql_where(filters)
-    n, distinct = db.query(
-        f"SELECT count(*), count(DISTINCT (lower(title), coalesce(company, ''), coalesce(city, ''))) "
-        f"FROM postings WHERE {where}",
+    n, rows, with_company, distinct = db.query(
+        f"SELECT count(*), coalesce(sum(times_listed), 0), count(company), "
+        f"count(DISTINCT (lower(title), coalesce(company, ''), coalesce(city, ''))) FROM postings WHERE {where}",
         params,
     )[0]
     source, period = _provenance(db, where, params)
-    figures = [Figure("count", n, n, filters.describe(), source, period, filters)]
+    described = filters.describe()
+    figures = [Figure("count", n, n, described, source, period, filters)]
+    if rows != n:
+        figures.append(Figure("count_rows", int(rows), n, described, source, period, filters))
     if distinct != n:
-        figures.append(Figure("count_distinct_jobs", distinct, n, filters.describe(), source, period, filters))
+        name = "count_distinct_jobs" if with_company else "count_distinct_title_city"
+        figures.append(Figure(name, distinct, n, described, source, period, filters))
     return figures
 
 

@@ -457,7 +457,8 @@ def _revealed(text: str) -> Iterator[str]:
 # ---------------------------------------------------------------- figures: chart, labels, rows behind them
 
 _NAMES = {
-    "en": {"count": "postings", "count_distinct_jobs": "distinct jobs", "salary_median": "median monthly pay",
+    "en": {"count": "postings", "count_rows": "rows in the files", "count_distinct_jobs": "distinct jobs",
+           "count_distinct_title_city": "distinct title and city", "salary_median": "median monthly pay",
            "salary_p25": "25th percentile pay", "salary_p75": "75th percentile pay", "share_percent": "share, %",
            "top_city": "postings in", "top_skill": "postings asking for", "top_company": "postings at",
            "top_title": "postings titled", "top_role": "postings in role"},

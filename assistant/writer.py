@@ -214,11 +214,17 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(lang, "no_postings", what=subj, coverage=block.extra.get("coverage", ""))]
     if block.kind == "count":
         total = _figure(block, "count")
-        distinct = _figure(block, "count_distinct_jobs")
         assert total is not None
+        rows = _figure(block, "count_rows")
+        merged = [render(lang, "count_rows", value=f"{rows.value:,}")] if rows else []
+        for name in ("count_distinct_jobs", "count_distinct_title_city"):
+            distinct = _figure(block, name)
+            if distinct:
+                merged.append(render(lang, name.removeprefix("count_"), value=f"{distinct.value:,}"))
+        joined = ("；" if lang == "zh" else "; ").join(merged)
         return [render(
             lang, "count", subject=subj, value=f"{total.value:,}",
-            distinct=render(lang, "count_distinct", value=f"{distinct.value:,}") if distinct else "",
+            distinct=render(lang, "count_merged", parts=joined) if merged else "",
             thin=render(lang, "thin") if total.n < THIN else "", cites=marks,
         )]  # fmt: skip
     if block.kind == "salary":

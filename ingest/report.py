@@ -81,7 +81,7 @@ class IngestReport:
         if self.near_duplicates:
             lines.append(
                 f"near-duplicates: {self.near_duplicates:,} postings share title, company and city with another"
-                " (kept as separate postings; figures can be given both ways)"
+                " (title and city where no company is given; kept as separate postings, and counts say both)"
             )
         skipped: Counter[str] = Counter()
         unknown: Counter[str] = Counter()

@@ -186,6 +186,12 @@ class CareerAssistant:
         if piece:
             yield piece
 
+    def stats(self) -> dict[str, Any]:
+        """What the store holds: postings and the rows they came from, by board (dates, share with pay and
+        skills, near-duplicates), top cities, role families and skills, articles; and the store's model, files
+        and last update. The `career-assistant stats` command prints it."""
+        return self.corpus.stats()
+
     def is_current(self) -> bool:
         """Whether the store still serves what this assistant opened; False once an ingest (from the page or the
         command line) has published newer data. Open a new `CareerAssistant` to read it."""

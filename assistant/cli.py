@@ -83,20 +83,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from assistant.market import PostingsTable
-    from assistant.store import current_generation, read_manifest
+    from assistant.api import CareerAssistant
 
-    settings = _settings(args)
-    gen = current_generation(settings.store) if settings.store.is_dir() else None
-    if gen is None:
-        raise UserError(f"no store at {settings.store}. Hint: run `career-assistant ingest --bundled` first.")
-    manifest = read_manifest(gen)
-    with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
-        stats = table.stats()
-    stats["store"] = str(settings.store)
-    stats["embedding_model"] = manifest.get("embedding_model")
-    stats["updated"] = manifest.get("updated")
-    stats["files"] = len(manifest.get("files", {}))
+    assistant = CareerAssistant(settings=_settings(args))
+    try:
+        stats = assistant.stats()
+    finally:
+        assistant.close()
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, default=str, indent=1))
     else:
@@ -174,7 +167,8 @@ def render_stats(stats: dict[str, Any]) -> str:
     lines = [
         f"store {stats['store']} · {stats['files']} files · model {stats['embedding_model']}"
         f" · updated {stats['updated']}",
-        f"postings: {stats['postings']:,} distinct (from {stats.get('rows', 0):,} rows)",
+        f"postings: {stats['postings']:,} (from {stats.get('rows', 0):,} rows: a row repeated exactly, or a board's"
+        " job id listed again, is one posting)",
     ]
     for s in stats["sources"]:
         lines.append(

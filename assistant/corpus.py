@@ -67,6 +67,16 @@ class Corpus:
         rows = self.query("SELECT company FROM postings WHERE company IS NOT NULL GROUP BY 1 HAVING count(*) >= 3")
         return tuple(r[0] for r in rows)
 
+    def stats(self) -> dict[str, Any]:
+        """What the generation holds (postings by board, cities, roles, skills, articles) and how it was built."""
+        with self._lock:
+            stats = self.table.stats()
+        stats["store"] = str(self.settings.store)
+        stats["embedding_model"] = self.manifest.get("embedding_model")
+        stats["updated"] = self.manifest.get("updated")
+        stats["files"] = len(self.manifest.get("files", {}))
+        return stats
+
     def close(self) -> None:
         if "vectors" in self.__dict__:
             self.vectors.close()

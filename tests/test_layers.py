@@ -68,3 +68,13 @@ def test_nothing_heavy_at_import_time() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_cli_reads_no_store_module_directly() -> None:
+    """The command line reads the store through `CareerAssistant` (stats included), never the table or the
+    vector store modules; ingest and check still go through the ingest package (issue 12 moves them behind the
+    API too)."""
+    cli = REPO / "assistant" / "cli.py"
+    assert not _imports(cli) & {"assistant.market", "assistant.store", "assistant.corpus", "duckdb", "chromadb"}
+    text = cli.read_text(encoding="utf-8")
+    assert "SELECT" not in text and "duckdb" not in text and "chromadb" not in text

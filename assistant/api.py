@@ -22,7 +22,7 @@ from assistant.errors import UserError
 from assistant.plan import Plan, follow, make_plan
 from assistant.planner import advise, evidence_for, figure_blocks, gloss, resolve
 from assistant.retrieval import HybridRetriever
-from assistant.schema import Answer
+from assistant.schema import Answer, Figure
 from assistant.understand import Profile, Query, stated_pay, understand
 from assistant.vocab import canonical_city, find_skills, role_families, role_family
 from assistant.writer import Findings, compose
@@ -185,6 +185,19 @@ class CareerAssistant:
                 piece = ""
         if piece:
             yield piece
+
+    def facets(self, min_city_postings: int = 1) -> dict[str, list[tuple[Any, int]]]:
+        """What filters can choose from: cities (with at least `min_city_postings`), role families, years and
+        boards the store holds, each with its number of postings."""
+        from assistant import figures
+
+        return figures.facets(self.corpus, min_city_postings)
+
+    def rows_behind(self, figure: Figure) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The postings a figure was computed from (header, rows), to show or download."""
+        from assistant import figures
+
+        return figures.rows_behind(self.corpus, figure)
 
     def stats(self) -> dict[str, Any]:
         """What the store holds: postings and the rows they came from, by board (dates, share with pay and

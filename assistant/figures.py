@@ -329,6 +329,22 @@ def rows_behind(db: SQL, figure: Figure) -> tuple[list[str], list[tuple[Any, ...
     return list(ROW_COLUMNS), db.query(sql, params)
 
 
+def facets(db: SQL, min_city_postings: int = 1) -> dict[str, list[tuple[Any, int]]]:
+    """Values the store holds for filtering, each with its number of postings, most first: cities (with at
+    least `min_city_postings`), role families, years posted, boards."""
+    return {
+        "cities": [(c, n) for c, n in db.query(
+            "SELECT city, count(*) FROM postings WHERE city IS NOT NULL GROUP BY 1 HAVING count(*) >= ? "
+            "ORDER BY 2 DESC, 1", [min_city_postings])],
+        "roles": [(r, n) for r, n in db.query(
+            "SELECT role_family, count(*) FROM postings GROUP BY 1 ORDER BY 2 DESC, 1")],
+        "years": [(y, n) for y, n in db.query(
+            "SELECT year(posted), count(*) FROM postings WHERE posted IS NOT NULL GROUP BY 1 ORDER BY 1")],
+        "sources": [(s, n) for s, n in db.query(
+            "SELECT source, count(*) FROM postings GROUP BY 1 ORDER BY 2 DESC, 1")],
+    }  # fmt: skip
+
+
 def coverage(db: SQL) -> list[tuple[str, int | None, int | None, int]]:
     """Each source with its first and last year and its number of postings, oldest first."""
     return db.query("SELECT source, min(year(posted)), max(year(posted)), count(*) FROM postings GROUP BY 1 ORDER BY 2")

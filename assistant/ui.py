@@ -31,7 +31,6 @@ import pandas as pd
 from assistant.api import ARTICLES, CareerAssistant
 from assistant.config import Settings
 from assistant.errors import CareerAssistantError
-from assistant.figures import rows_behind
 from assistant.schema import Answer, Figure
 from assistant.vocab import canonical_city, role_label
 from assistant.writer import label as value_label
@@ -170,7 +169,7 @@ def build_app(assistant: CareerAssistant | Live, uploads: bool = True) -> gr.Blo
         if index is None or not figures or not 0 <= int(index) < len(figures):
             return gr.Dataframe(visible=False), gr.DownloadButton(visible=False), gr.Markdown(visible=False)
         figure = Figure.from_dict(figures[int(index)])
-        header, rows = rows_behind(live.assistant.corpus, figure)
+        header, rows = live.assistant.rows_behind(figure)
         _prune(rows_dir, KEEP_FILES_S)
         path = write_csv(rows_dir / f"rows-{time.time_ns()}-{_slug(figure)}.csv", header, rows)
         shown = pd.DataFrame([_display_row(r) for r in rows[:ROWS_SHOWN]], columns=header)
@@ -621,12 +620,8 @@ def gap_update(answer: Answer) -> Any:
 
 def filter_choices(assistant: CareerAssistant) -> dict[str, list[tuple[str, str]]]:
     """What the filter widgets offer: values present in the store, with their counts."""
-    q = assistant.corpus.query
-    cities = q(f"SELECT city, count(*) FROM postings WHERE city IS NOT NULL GROUP BY 1 HAVING count(*) >= "
-               f"{FILTER_CITY_MIN} ORDER BY 2 DESC, 1")  # fmt: skip
-    roles = q("SELECT role_family, count(*) FROM postings GROUP BY 1 ORDER BY 2 DESC, 1")
-    years = q("SELECT year(posted), count(*) FROM postings WHERE posted IS NOT NULL GROUP BY 1 ORDER BY 1")
-    sources = q("SELECT source, count(*) FROM postings GROUP BY 1 ORDER BY 2 DESC, 1")
+    found = assistant.facets(min_city_postings=FILTER_CITY_MIN)
+    cities, roles, years, sources = found["cities"], found["roles"], found["years"], found["sources"]
 
     def city_label(name: str, n: int) -> str:
         city = canonical_city(name)
@@ -653,7 +648,7 @@ def _chosen_filters(assistant: CareerAssistant, cities: Sequence[str], roles: Se
 
 def store_markdown(assistant: CareerAssistant) -> str:
     """What the answers rest on: postings by source with their period, and the articles."""
-    stats = assistant.corpus.table.stats()
+    stats = assistant.stats()
     lines = ["| source | postings | period | with pay |", "|---|---:|---|---:|"]
     for s in stats["sources"]:
         period = f"{s['first']} – {s['last']}" if s["first"] else "dates unknown"
@@ -664,7 +659,7 @@ def store_markdown(assistant: CareerAssistant) -> str:
     lines.append(f"**{stats['postings']:,} postings** in {stats['city_count']:,} cities; **{len(articles)} articles** "
                  f"({sum(a[2] for a in articles)} passages):")  # fmt: skip
     lines += [f"- {_md(str(title) or str(path))} · `{Path(str(path)).name}`" for path, title, _ in articles]
-    updated = assistant.corpus.manifest.get("updated")
+    updated = stats.get("updated")
     if updated:
         lines.append(f"\n*Store updated {str(updated)[:19].replace('T', ' ')}.*")
     return "\n".join(lines)

@@ -78,3 +78,10 @@ def test_the_cli_reads_no_store_module_directly() -> None:
     assert not _imports(cli) & {"assistant.market", "assistant.store", "assistant.corpus", "duckdb", "chromadb"}
     text = cli.read_text(encoding="utf-8")
     assert "SELECT" not in text and "duckdb" not in text and "chromadb" not in text
+
+
+def test_the_page_runs_no_sql() -> None:
+    """The Gradio app asks `CareerAssistant` for figures, facets, rows and stats; it holds no SQL."""
+    text = (REPO / "assistant" / "ui.py").read_text(encoding="utf-8")
+    assert "SELECT" not in text and ".corpus" not in text
+    assert not _imports(REPO / "assistant" / "ui.py") & {"assistant.market", "assistant.store", "assistant.figures"}

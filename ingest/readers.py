@@ -260,8 +260,8 @@ def _read_delimited(data: bytes, encoding: str, display: str, delimiter: str | N
             delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    # The csv module's own field limit (131,072 characters) is set to ours, so one long cell is refused with a
-    # reason that names the limit.
+    # The csv module's own field limit (131,072 characters, process-wide) is set to ours on every pass, so a huge
+    # cell stops the reader early; each cell is checked against the limit itself as it is read.
     csv.field_size_limit(max(limits.max_cell_chars + 1, 1024))
     reader = csv.reader(_lines(data, encoding), delimiter=delimiter)
     try:
@@ -281,16 +281,19 @@ def _read_delimited(data: bytes, encoding: str, display: str, delimiter: str | N
         raise InputFileError(display, f"duplicate column names in the header: {named}")
 
     def produce(skip: Skip) -> Iterator[Row]:
+        csv.field_size_limit(max(limits.max_cell_chars + 1, 1024))
         reader = csv.reader(_lines(data, encoding), delimiter=delimiter)
         try:
             next(reader)  # the header
             for record in reader:
                 if not record or all(not cell.strip() for cell in record):
                     continue
-                if len(record) != len(headers):
-                    skip(f"ragged row ({len(record)} fields where the header has {len(headers)})")
+                where = f"line {reader.line_num:,}"
+                cells = [_check_cell(display, where, cell.strip(), limits) for cell in record]
+                if len(cells) != len(headers):
+                    skip(f"ragged row ({len(cells)} fields where the header has {len(headers)})")
                     continue
-                yield reader.line_num, dict(zip(headers, (c.strip() for c in record), strict=True))
+                yield reader.line_num, dict(zip(headers, cells, strict=True))
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
                 where = f"near line {reader.line_num}"

@@ -316,6 +316,17 @@ def test_a_file_that_turns_bad_keeps_its_previous_records(corpus: Path, settings
     assert "自然语言处理工程师" in _postings(settings)
 
 
+def test_a_value_past_the_cell_limit_costs_its_file_only_and_keeps_what_it_had(corpus: Path, tmp_path: Path) -> None:
+    settings = Settings(store=tmp_path / "store", max_cell_chars=200)
+    ingest([corpus], settings, _opts())
+    nlp = corpus / "lagou" / "nlp.csv"
+    nlp.write_text(nlp.read_text(encoding="utf-8") + "9,长" + "x" * 300 + ",北京,10k-20k\n", encoding="utf-8")
+    report = ingest([corpus], settings, _opts())
+    (bad,) = [f for f in report.files if f.display.endswith("nlp.csv")]
+    assert bad.status == "failed" and "over the 200 limit (max_cell_chars" in bad.error
+    assert report.committed and "自然语言处理工程师" in _postings(settings)  # its rows from before stay
+
+
 def test_a_file_changed_during_the_run_is_not_half_taken(corpus: Path, settings: Settings) -> None:
     ingest([corpus], settings, _opts())
     path = corpus / "lagou" / "nlp.csv"

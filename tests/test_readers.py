@@ -265,3 +265,23 @@ def test_rows_and_columns_past_the_limits_are_refused_naming_the_limit(tmp_path:
     keys = "\n".join(json.dumps({f"k{j}": 1 for j in range(i + 1)}) for i in range(6))
     with pytest.raises(InputFileError, match="more than 4 columns"):
         read_table(tmp_path / "k.jsonl", keys.encode(), "k.jsonl", limits=Limits(max_columns=4))
+
+
+def test_a_value_past_the_cell_limit_refuses_its_file_naming_where_and_the_setting(tmp_path: Path) -> None:
+    limits = Limits(max_cell_chars=50)
+    long = "长" * 51
+    setting = r"over the 50 limit \(max_cell_chars, CAREER_ASSISTANT_MAX_CELL_CHARS\)"
+    csv_data = f"title,city,salary\nNLP工程师,北京,20k\n{long},上海,10k\n".encode()
+    with pytest.raises(InputFileError, match=rf"line 3: a value of 51 characters, {setting}"):
+        read_table(tmp_path / "c.csv", csv_data, "c.csv", limits=limits)
+    huge = f"title,city\nNLP,北京\n{'x' * 5000},上海\n".encode()  # stopped by the csv module's own limit
+    with pytest.raises(InputFileError, match=r"near line \d: a value over the 50-character limit \(max_cell_chars"):
+        read_table(tmp_path / "h.csv", huge, "h.csv", limits=limits)
+    jsonl = "\n".join(json.dumps({"title": t, "city": "北京"}, ensure_ascii=False) for t in ("NLP", long)).encode()
+    with pytest.raises(InputFileError, match=r"record 2: a value of 51 characters, over the 50 limit"):
+        read_table(tmp_path / "j.jsonl", jsonl, "j.jsonl", limits=limits)
+    sheet = _xlsx([["title", "city"], ["NLP", "北京"], ["CV", long]])
+    with pytest.raises(InputFileError, match=r"row 3: a value of 51 characters"):
+        read_table(tmp_path / "x.xlsx", sheet, "x.xlsx", limits=limits)
+    exactly = f"title,city\n{'长' * 50},北京\n".encode()
+    assert len(read_table(tmp_path / "e.csv", exactly, "e.csv", limits=limits).rows) == 1

@@ -216,9 +216,7 @@ def repair_store(settings: Settings, progress: Callable[[str], None] | None = No
         if not path.is_file():
             continue
         how = entry.get("read_with", {})
-        options = IngestOptions(columns=dict(how.get("columns", {})), source=how.get("source"),
-                                scrape_date=how.get("scrape_date"), encoding=how.get("encoding"),
-                                pay_period=how.get("pay_period"))  # fmt: skip
+        options = IngestOptions.from_read_with(how)
         groups.setdefault(json.dumps(how, sort_keys=True), (options, []))[1].append(path)
     if not groups:
         raise UserError("none of the files the store was built from exists any more; nothing to rebuild from")

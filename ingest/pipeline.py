@@ -49,6 +49,21 @@ class IngestOptions:
     prune: bool = False
     rebuild: bool = False
 
+    #: The options that say how a file is read, recorded in the manifest so `check --repair` reads it again so.
+    READ_WITH = ("columns", "source", "scrape_date", "encoding", "pay_period")
+
+    def read_with(self, bundled: bool = False) -> dict[str, Any]:
+        """How a file was read, as the manifest keeps it (only what was set; no encoding for bundled files)."""
+        given = {name: getattr(self, name) for name in self.READ_WITH}
+        if bundled:
+            given["encoding"] = None
+        return {name: value for name, value in given.items() if value}
+
+    @classmethod
+    def from_read_with(cls, how: dict[str, Any]) -> IngestOptions:
+        """The options a manifest entry's `read_with` records."""
+        return cls(**{name: how[name] for name in cls.READ_WITH if name in how})
+
     def signature(self) -> str:
         """Changes to these options must re-read files even when their bytes did not change."""
         raw = repr((sorted(self.columns.items()), self.source, self.scrape_date, self.encoding, self.pay_period,
@@ -182,7 +197,7 @@ def _read_bytes(item: InputFile, max_bytes: int, follow_symlinks: bool = False, 
 
 def _encoding(item: InputFile, options: IngestOptions) -> str | None:
     """The encoding the person named applies to their files, not to the bundled corpus (UTF-8)."""
-    return None if item.key.startswith("bundled:") else options.encoding
+    return options.read_with(bundled=item.key.startswith("bundled:")).get("encoding")
 
 
 def _parse(item: InputFile, options: IngestOptions, limits: Limits | None = None) -> ParsedPostings | list[Chunk]:
@@ -457,13 +472,7 @@ def _manifest_entry(
         "unknown": dict(result.unknown),
         "options": signature,
         # How it was read, so that `check --repair` can read it the same way again.
-        "read_with": {
-            k: v
-            for k, v in (("columns", options.columns), ("source", options.source),
-                         ("scrape_date", options.scrape_date), ("encoding", _encoding(item, options)),
-                         ("pay_period", options.pay_period))
-            if v
-        },  # fmt: skip
+        "read_with": options.read_with(bundled=item.key.startswith("bundled:")),
     }
     if isinstance(content, ParsedPostings):
         entry["source"] = content.source

@@ -183,6 +183,7 @@ def _check(low: float | None, high: float | None) -> None:
 #: An amount of zero ("0", "0.0", "0-0"): exports write it where no pay was stated.
 _ZERO = re.compile(r"\s*0+(?:\.0+)?(?:\s*[-~～至]\s*0+(?:\.0+)?)?\s*")
 _PLAIN_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+_PLAIN_RANGE = re.compile(r"\s*\d+(?:\.\d+)?\s*(?:-\s*\d+(?:\.\d+)?\s*)?")
 PAY_PERIODS = {"month": "元/月", "year": "元/年", "day": "元/天"}
 
 
@@ -200,10 +201,10 @@ def salary_text(salary: str, low: str, high: str, period: str | None = None) -> 
         return bool(_PLAIN_NUMBER.fullmatch(value))
 
     if salary.strip():
-        if period and (plain(salary) or re.fullmatch(r"\s*\d+(?:\.\d+)?\s*-\s*\d+(?:\.\d+)?\s*", salary)):
+        if period and _PLAIN_RANGE.fullmatch(salary):
             return f"{salary.strip()}{unit}"
         return salary.strip()
-    lo, hi = ("" if parse_salary_is_blank(v) else v.strip() for v in (low, high))
+    lo, hi = ("" if _states_no_pay(_normalized(v)) else v.strip() for v in (low, high))
     suffix = unit if (not lo or plain(lo)) and (not hi or plain(hi)) else ""
     if lo and hi:
         return lo + suffix if lo == hi else f"{lo}-{hi}{suffix}"
@@ -214,9 +215,12 @@ def salary_text(salary: str, low: str, high: str, period: str | None = None) -> 
     return None
 
 
-def parse_salary_is_blank(value: str) -> bool:
-    """Whether one pay cell states nothing: blank, zero or 面议."""
-    normalized = unicodedata.normalize("NFKC", value).strip().casefold()
+def _normalized(text: str) -> str:
+    return unicodedata.normalize("NFKC", text.strip()).casefold()
+
+
+def _states_no_pay(normalized: str) -> bool:
+    """Whether a pay text (normalized) states nothing: blank, zero or 面议 and its kind."""
     return re.sub(r"[\s\-_/.,()（）]+", "", normalized) in _NOT_STATED or bool(_ZERO.fullmatch(normalized))
 
 
@@ -239,8 +243,8 @@ def parse_salary(text: str | None) -> Salary | None:
     if text is None:
         return None
     original = text.strip()
-    normalized = unicodedata.normalize("NFKC", original).casefold()
-    if re.sub(r"[\s\-_/.,()（）]+", "", normalized) in _NOT_STATED or _ZERO.fullmatch(normalized):
+    normalized = _normalized(original)
+    if _states_no_pay(normalized):
         return None
     if "\ufffd" in normalized:
         raise SalaryError("unreadable character (U+FFFD) in salary text")

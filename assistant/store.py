@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -458,6 +459,43 @@ class VectorCollections:
 
     def count(self) -> tuple[int, int]:
         return self.postings.count(), self.articles.count()
+
+
+# hnswlib's header.bin as Chroma writes it (little-endian): version, offset of level 0, capacity, element count,
+# bytes per element, label offset, data offset, top level, entry point, maxM, maxM0, M, mult, ef_construction
+_HNSW_HEADER = struct.Struct("<iQQQQQQiiQQQdQ")
+
+
+def index_file_problems(chroma_dir: Path) -> list[str]:
+    """What is wrong with each vector index segment's files, read from their sizes alone.
+
+    A segment's `header.bin` says how many elements it holds and how many bytes each takes; `data_level0.bin`
+    must hold that many elements and `length.bin` one float each. Chroma does not check this when it loads a
+    segment: a cut file can still answer queries from whatever memory follows, so `check` measures the files.
+    Vectors Chroma has not yet moved into a segment (small collections) live in its database, not here.
+    """
+    problems: list[str] = []
+    if not chroma_dir.is_dir():
+        return problems
+    for header in sorted(chroma_dir.glob("*/header.bin")):
+        segment = header.parent.name[:8]
+        raw = header.read_bytes()
+        if len(raw) != _HNSW_HEADER.size:
+            problems.append(f"index segment {segment}: header.bin has {len(raw)} bytes, not {_HNSW_HEADER.size}")
+            continue
+        fields = _HNSW_HEADER.unpack(raw)
+        capacity, count, per_element = fields[2], fields[3], fields[4]
+        if count > capacity or not 0 < per_element < 1 << 24:
+            problems.append(f"index segment {segment}: header.bin is not a valid index header")
+            continue
+        for name, need in (("data_level0.bin", count * per_element), ("length.bin", count * 4)):
+            path = header.parent / name
+            size = path.stat().st_size if path.is_file() else None
+            if size is None:
+                problems.append(f"index segment {segment}: {name} is missing")
+            elif size < need:
+                problems.append(f"index segment {segment}: {name} has {size:,} bytes, {count:,} elements need {need:,}")
+    return problems
 
 
 def _flat(meta: dict[str, Any]) -> dict[str, str | int | float | bool]:

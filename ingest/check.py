@@ -26,6 +26,7 @@ from ingest.report import IngestReport
 
 #: The separate process that reads the vectors gets this long (a damaged index must not hang the check).
 VECTOR_CHECK_TIMEOUT_S = 300
+SELF_QUERIES = 8  # stored vectors queried back, spread over the ids
 _REPAIR = "Repair: `career-assistant check --repair` rebuilds the store from the manifest's files."
 
 
@@ -58,7 +59,7 @@ def check_store(settings: Settings) -> CheckResult:
     """Check the live generation of `settings.store` (see the module docstring); never changes the store."""
     from assistant.embeddings import model_identity
     from assistant.market import PostingsTable
-    from assistant.store import check_compatible, current_generation, read_manifest
+    from assistant.store import check_compatible, current_generation, index_file_problems, read_manifest
 
     root = settings.store
     result = CheckResult(store=str(root))
@@ -92,6 +93,8 @@ def check_store(settings: Settings) -> CheckResult:
     _compare(result, "article chunks in the table", held["chunks"], counts.get("chunks"))
     if held["unmapped"]:
         result.problems.append(f"{held['unmapped']:,} postings have no vector record")
+    for problem in index_file_problems(gen / "chroma"):
+        result.problems.append(f"the vector index is damaged: {problem}")
     vectors = _read_vectors(gen / "chroma", settings)
     if "error" in vectors:
         result.problems.append(f"the vector index cannot be read: {vectors['error']}")
@@ -178,14 +181,14 @@ def _vector_summary(chroma_dir: Path, backend: str, folder: str | None, name: st
         for label, collection in (("postings", vectors.postings), ("articles", vectors.articles)):
             ids = list(vectors.existing(collection))
             entry: dict[str, Any] = {"count": len(ids), "digest": id_digest(ids)[1], "finds_itself": True}
-            if ids:
-                got = collection.get(ids=[ids[len(ids) // 2]], include=["embeddings"])
-                stored: Any = got["embeddings"]
-                vector: Any = np.asarray(stored[0], dtype=np.float32)
-                out["dimension"] = int(vector.shape[0])
-                hit = collection.query(query_embeddings=[vector], n_results=1, include=["distances"])
-                distances = hit["distances"] or [[]]
-                entry["finds_itself"] = bool(distances[0]) and float(distances[0][0]) < 1e-3
+            if ids:  # a few stored vectors spread over the ids, each must be its own nearest neighbour
+                sample = sorted({ids[i * (len(ids) - 1) // (SELF_QUERIES - 1)] for i in range(SELF_QUERIES)})
+                got = collection.get(ids=sample, include=["embeddings"])
+                stored: Any = np.asarray(got["embeddings"], dtype=np.float32)
+                out["dimension"] = int(stored.shape[1])
+                hit = collection.query(query_embeddings=stored, n_results=1, include=["distances"])
+                nearest = [float(d[0]) if d else 1.0 for d in hit["distances"] or [[]]]
+                entry["finds_itself"] = len(nearest) == len(sample) and max(nearest) < 1e-3
             out[label] = entry
     finally:
         vectors.close()

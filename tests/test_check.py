@@ -74,6 +74,14 @@ def _garble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _cut_last_element(header: Path) -> None:
+    """Drop the last element from a segment's level-0 data: a file short by one element of what its header says."""
+    per_element = int.from_bytes(header.read_bytes()[28:36], "little")  # independent of the code under test
+    data = header.parent / "data_level0.bin"
+    with data.open("r+b") as f:
+        f.truncate(max(0, data.stat().st_size - per_element))
+
+
 def _index_files(gen: Path, name: str) -> list[Path]:
     found = sorted((gen / "chroma").glob(f"*/{name}"))
     assert found, f"no {name} in {gen / 'chroma'}"
@@ -84,6 +92,7 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "truncated postings table": lambda gen: _truncate(gen / "postings.duckdb", 0.3),
     "garbled postings table header": lambda gen: _garble(gen / "postings.duckdb"),
     "truncated vector index": lambda gen: [_truncate(p, 0.1) for p in _index_files(gen, "data_level0.bin")],
+    "vector index one element short": lambda gen: [_cut_last_element(p) for p in _index_files(gen, "header.bin")],
     "garbled vector index header": lambda gen: [_garble(p) for p in _index_files(gen, "header.bin")],
     "missing vector segment": lambda gen: [shutil.rmtree(p.parent) for p in _index_files(gen, "header.bin")],
     "garbled Chroma database": lambda gen: _garble(gen / "chroma" / "chroma.sqlite3"),

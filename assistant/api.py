@@ -7,35 +7,74 @@ own chain, or `assistant.chain` and replace its last step with any chat model.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from functools import cached_property
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
 
-from assistant.config import Settings
+from assistant import errors
+from assistant.config import PACKAGE_ROOT, Settings
 from assistant.corpus import Corpus
-from assistant.errors import UserError
+from assistant.errors import RuntimeFailure, StoreMissingError, UserError
 from assistant.plan import Plan, follow, make_plan
 from assistant.planner import advise, evidence_for, figure_blocks, gloss, resolve
 from assistant.retrieval import HybridRetriever
-from assistant.schema import Answer, Figure
+from assistant.schema import Answer, Figure, FilePreview
 from assistant.understand import Profile, Query, stated_pay, understand
 from assistant.vocab import canonical_city, find_skills, role_families, role_family
 from assistant.writer import Findings, compose
+from assistant.writer import label as label
+
+if TYPE_CHECKING:
+    from assistant.evaluation import EvalReport
+    from ingest.check import CheckResult
+    from ingest.report import IngestReport
+
+log = logging.getLogger(__name__)
 
 History = Sequence[Any]
 #: What `ask(filters=...)` may narrow; "articles" in `sources` stands for the news articles.
 FILTER_KEYS = ("cities", "roles", "years", "sources")
 ARTICLES = "articles"
 POSTINGS = "postings"
+#: What `add_files(copy=True)` takes: postings tables and articles (ingest reads these).
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".xlsx", ".txt", ".md", ".html", ".htm", ".pdf")
+#: An ingest started by `add_files` is stopped after this long (the store is then as it was).
+INGEST_TIMEOUT_S = 1800
+Progress = Callable[[str], None]
+
+
+class _Generation:
+    """One opened store generation: its corpus, the retriever over it and the chain that answers from it.
+    A question runs start to end on the generation it started with."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.corpus = Corpus(settings)
+        self.retriever = HybridRetriever(corpus=self.corpus, k=4)
+        self.chain: Runnable[dict[str, Any], Answer] | None = None
+
+    def close(self) -> None:
+        self.corpus.close()
 
 
 class CareerAssistant:
     """Answers questions about tech jobs from a built store, with exact figures and citations.
+
+    It follows its store: after an ingest publishes new data (from `add_files`, the page, or the command line
+    in another process) the next question is answered from it, while questions already running finish on the
+    data they started with.
 
     Example:
         >>> ca = CareerAssistant(store="vectorstore")
@@ -43,12 +82,17 @@ class CareerAssistant:
         >>> ans.text, ans.citations, ans.figures
     """
 
+    #: How often a question checks whether an ingest has published new data (one small file read).
+    CHECK_EVERY_S = 1.0
+
     def __init__(
         self,
         store: str | Path | None = None,
         settings: Settings | None = None,
         chat_model: Any = None,
         plan_with_model: bool = False,
+        *,
+        allow_missing: bool = False,
     ) -> None:
         """Open a store.
 
@@ -59,6 +103,12 @@ class CareerAssistant:
                 plan is used when it names anything the data does not know).
             chat_model: any LangChain chat model to phrase answers (optional); its numbers are checked
                 against the findings and an answer that invents one falls back to the default writer.
+            allow_missing: open even when the store has no data yet (`has_data` is False, questions raise
+                StoreMissingError until `add_files` puts some in).
+
+        Raises:
+            StoreMissingError: there is no store (unless `allow_missing`).
+            StoreMismatchError: the store was built with another embedding model.
         """
         settings = settings or Settings.from_env()
         self.chat_model = chat_model
@@ -70,17 +120,90 @@ class CareerAssistant:
         if store is not None:
             settings = settings.with_(store=Path(store))
         self.settings = settings
-        self.corpus = Corpus(settings)
-        self.retriever = HybridRetriever(corpus=self.corpus, k=4)
-        self.chain: Runnable[dict[str, Any], Answer] = self._build_chain()
+        self._lock = threading.Lock()
+        self._retired: list[_Generation] = []
+        self._checked = time.monotonic()
+        self._gen: _Generation | None = None
+        try:
+            self._gen = self._open()
+        except StoreMissingError:
+            if not allow_missing:
+                raise
 
-    @cached_property
+    def _open(self) -> _Generation:
+        gen = _Generation(self.settings)
+        gen.chain = self._build_chain(gen)
+        return gen
+
+    def _current(self) -> _Generation:
+        """The generation to answer from: the store's newest, checked at most once a second (one caller opens
+        it, the others keep answering with the one in hand meanwhile)."""
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY_S and self._lock.acquire(blocking=False):
+            try:
+                self._checked = now
+                if self._gen is None or not self._gen.corpus.is_current():
+                    self._swap()
+            except StoreMissingError:
+                pass
+            except Exception:  # a store mid-repair or damaged: keep answering from the generation in hand
+                log.exception("could not open the store's new data; answering from what was open")
+            finally:
+                self._lock.release()
+        if self._gen is None:
+            raise StoreMissingError(
+                f"the store {self.settings.store} has no data yet. Hint: add files (`career-assistant ingest FILES`"
+                " or the page's 'Add your own data'), or `career-assistant ingest --bundled` for the bundled corpus"
+            )
+        return self._gen
+
+    def _swap(self) -> None:
+        """Open the newest generation; the one it replaces is closed one swap later (questions may hold it)."""
+        old, self._gen = self._gen, self._open()
+        for done in self._retired:
+            done.close()
+        self._retired = [old] if old is not None else []
+
+    def reload(self) -> None:
+        """Open the store's newest data now, instead of at the next question's check."""
+        with self._lock:
+            self._checked = time.monotonic()
+            self._swap()
+
+    @property
+    def has_data(self) -> bool:
+        """Whether there is a store to answer from (False for a new, empty one opened with `allow_missing`)."""
+        try:
+            self._current()
+        except StoreMissingError:
+            return False
+        return True
+
+    @property
+    def corpus(self) -> Corpus:
+        """The opened store generation (postings table, vector collections, embedder)."""
+        return self._current().corpus
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        """The LangChain retriever over the store's passages, for use in a chain of your own."""
+        return self._current().retriever
+
+    @property
+    def chain(self) -> Runnable[dict[str, Any], Answer]:
+        """The answering runnable: {"question", "history", "profile", "filters"} -> Answer."""
+        chain = self._current().chain
+        assert chain is not None
+        return chain
+
+    @property
     def sources(self) -> tuple[str, ...]:
         """The job boards the store holds postings from (as figures name them: "Lagou", "51job", ...)."""
-        return tuple(r[0] for r in self.corpus.query("SELECT DISTINCT source FROM postings ORDER BY 1"))
+        return self._current().corpus.sources
 
-    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
-        understand_step = RunnableLambda(self._understand, name="understand")
+    def _build_chain(self, gen: _Generation) -> Runnable[dict[str, Any], Answer]:
+        corpus, retriever = gen.corpus, gen.retriever
+        understand_step = RunnableLambda(partial(self._understand, gen), name="understand")
         gather = RunnableParallel(
             query=RunnableLambda(lambda x: x["query"], name="query"),
             profile=RunnableLambda(lambda x: x.get("profile"), name="profile"),
@@ -88,13 +211,13 @@ class CareerAssistant:
             plan=RunnableLambda(lambda x: x["plan"], name="plan"),
             resolved=RunnableLambda(lambda x: x["resolved"], name="resolved"),
             blocks=RunnableLambda(
-                lambda x: [] if POSTINGS in x["left_out"] else figure_blocks(self.corpus, x["plan"]), name="figures"
+                lambda x: [] if POSTINGS in x["left_out"] else figure_blocks(corpus, x["plan"]), name="figures"
             ),
             evidence=RunnableLambda(
-                lambda x: [] if ARTICLES in x["left_out"] else evidence_for(self.retriever, x["plan"]), name="evidence"
+                lambda x: [] if ARTICLES in x["left_out"] else evidence_for(retriever, x["plan"]), name="evidence"
             ),
             advice=RunnableLambda(
-                lambda x: ([], {}) if POSTINGS in x["left_out"] else advise(self.corpus, x["plan"], x.get("profile")),
+                lambda x: ([], {}) if POSTINGS in x["left_out"] else advise(corpus, x["plan"], x.get("profile")),
                 name="advice",
             ),
         )
@@ -105,26 +228,28 @@ class CareerAssistant:
             write = llm_writer(self.chat_model, write)
         return understand_step | gather | write
 
-    def _understand(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _understand(self, gen: _Generation, inputs: dict[str, Any]) -> dict[str, Any]:
+        corpus = gen.corpus
         previous: Query | None = None
         previous_plan: Plan | None = None
         for turn in _user_turns(inputs.get("history") or ()):
-            previous = understand(turn, previous, self.corpus.companies)
-            previous_plan = make_plan(previous, self.corpus.companies)
-        query = understand(inputs["question"], previous, self.corpus.companies)
-        query, left_out = _narrowed(query, inputs.get("filters"), self.sources)
-        plan = make_plan(query, self.corpus.companies)
+            previous = understand(turn, previous, corpus.companies)
+            previous_plan = make_plan(previous, corpus.companies)
+        query = understand(inputs["question"], previous, corpus.companies)
+        query, left_out = _narrowed(query, inputs.get("filters"), gen.corpus.sources)
+        plan = make_plan(query, corpus.companies)
         if previous_plan is not None:
             plan = follow(plan, previous_plan)
         if self._propose is not None:
             plan = self._propose(plan)
-        plan, resolved = resolve(self.corpus, plan)
+        plan, resolved = resolve(corpus, plan)
         profile = _profile(inputs.get("profile"), plan.query)
         return {"query": query, "plan": plan, "resolved": resolved, "profile": profile, "left_out": left_out}
 
     def plan(self, question: str, history: History | None = None) -> Plan:
         """How a question would be read: the typed plan its answer is computed from (nothing is computed)."""
-        return self._understand({"question": question, "history": history})["plan"]
+        gen = self._current()
+        return self._understand(gen, {"question": question, "history": history})["plan"]
 
     @staticmethod
     def _write(parts: dict[str, Any]) -> Answer:
@@ -188,9 +313,11 @@ class CareerAssistant:
 
     def facets(self, min_city_postings: int = 1) -> dict[str, list[tuple[Any, int]]]:
         """What filters can choose from: cities (with at least `min_city_postings`), role families, years and
-        boards the store holds, each with its number of postings."""
+        boards the store holds, each with its number of postings (all empty for a store with no data)."""
         from assistant import figures
 
+        if not self.has_data:
+            return {"cities": [], "roles": [], "years": [], "sources": []}
         return figures.facets(self.corpus, min_city_postings)
 
     def rows_behind(self, figure: Figure) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -206,12 +333,255 @@ class CareerAssistant:
         return self.corpus.stats()
 
     def is_current(self) -> bool:
-        """Whether the store still serves what this assistant opened; False once an ingest (from the page or the
-        command line) has published newer data. Open a new `CareerAssistant` to read it."""
-        return self.corpus.is_current()
+        """Whether the data in hand is still what the store serves; False once an ingest (from the page or the
+        command line) has published newer data, until the next question (or `reload`) opens it."""
+        return self._gen is not None and self._gen.corpus.is_current()
+
+    def add_files(
+        self,
+        paths: Sequence[str | Path],
+        columns: Mapping[str, str] | str | None = None,
+        *,
+        copy: bool = False,
+        source: str | None = None,
+        pay_period: str | None = None,
+        scrape_date: str | None = None,
+        encoding: str | None = None,
+        timeout_s: float = INGEST_TIMEOUT_S,
+    ) -> IngestReport:
+        """Ingest files into this assistant's store, in a process of its own, then answer from the new data.
+
+        Args:
+            paths: postings tables (.csv .tsv .json .jsonl .xlsx) and articles (.txt .md .html .pdf).
+            columns: which header holds each field, for a table in no known layout: {"title": "招聘岗位",
+                "city": "工作城市", "salary_min": "最低月薪", "salary_max": "最高月薪"} (see `preview_file`).
+            copy: copy the files into the store's `uploads/` folder under a safe name first and ingest the
+                copies (for files that will not stay where they are, e.g. a web upload); a copy whose file
+                fails is taken out again (a replaced one gets its previous version back), and files of a type
+                ingest does not read, or over the size limit, are refused before anything is copied.
+            source, pay_period, scrape_date, encoding: as `career-assistant ingest` takes them.
+            timeout_s: the ingest is stopped after this long (the store is then as it was).
+
+        Returns:
+            The ingest report: each file's outcome (refused files included, as failed) and the store's totals.
+
+        Raises:
+            UserError: an option is not valid (an unknown field in `columns`, a bad date, ...).
+            StoreLockedError: another process is writing the store.
+            RuntimeFailure: the ingest process crashed or was stopped (the store is as it was).
+        """
+        given = [Path(p) for p in paths]
+        options: dict[str, Any] = {"source": source, "pay_period": pay_period, "scrape_date": scrape_date,
+                                   "encoding": encoding}  # fmt: skip
+        if not copy:
+            report = ingest_files(given, self.settings, columns=columns, isolated=True, timeout_s=timeout_s,
+                                  **options)  # fmt: skip
+        else:
+            report = self._add_copies(given, columns, options, timeout_s)
+        if report.committed:
+            self.reload()
+        return report
+
+    def _add_copies(
+        self, given: Sequence[Path], columns: Mapping[str, str] | str | None, options: dict[str, Any], timeout_s: float
+    ) -> IngestReport:
+        from ingest.report import FileResult, IngestReport
+
+        folder = Path(self.settings.store) / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        limit = self.settings.max_file_mb * 1e6
+        refused: list[FileResult] = []
+        placed: dict[Path, bytes | None] = {}  # target -> its previous bytes (None: new file)
+        for upload in given:
+            name = upload_name(upload.name)
+            size = upload.stat().st_size if upload.is_file() else -1
+            why = ""
+            target = folder / name
+            if not name.lower().endswith(UPLOAD_SUFFIXES):
+                why = ("unknown file type; postings: .csv .tsv .json .jsonl .xlsx; "
+                       "articles: .txt .md .html .htm .pdf")  # fmt: skip
+            elif size < 0:
+                why = "not a readable file"
+            elif size > limit:
+                why = f"{size / 1e6:.3g} MB is over the {self.settings.max_file_mb:g} MB limit"
+            elif not target.resolve().is_relative_to(folder.resolve()):
+                why = "not a usable file name"
+            elif target in placed:
+                why = "another file in this upload has the same name"
+            if why:
+                refused.append(FileResult(display=upload.name, kind="", status="failed", error=why))
+                continue
+            placed[target] = target.read_bytes() if target.is_file() else None
+            shutil.copyfile(upload, target)
+        report = IngestReport(store=str(self.settings.store))
+        if placed:
+            try:
+                report = ingest_files(list(placed), self.settings, columns=columns, isolated=True,
+                                      timeout_s=timeout_s, **options)  # fmt: skip
+            except BaseException:
+                _put_back(placed, set(placed))
+                raise
+            _put_back(placed, {t for t in placed if Path(t).name in {Path(f.display).name for f in report.failed}})
+        report.files = refused + report.files
+        return report
 
     def close(self) -> None:
-        self.corpus.close()
+        """Close the store (and the generations questions may still have held)."""
+        with self._lock:
+            for gen in [*self._retired, self._gen]:
+                if gen is not None:
+                    gen.close()
+            self._retired, self._gen = [], None
+
+
+_UNSAFE_NAME = re.compile(r"[^\w.\-]+", flags=re.UNICODE)
+
+
+def upload_name(original: str) -> str:
+    """A file name that stays inside the uploads folder: the last path part, word characters, no leading dot."""
+    base = re.split(r"[\\/]", original)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = _UNSAFE_NAME.sub("_", stem).strip("._-")[:100] or "upload"
+    suffix = _UNSAFE_NAME.sub("", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def _put_back(placed: Mapping[Path, bytes | None], failed: set[Path]) -> None:
+    """Take failed copies out of the uploads folder again (a replaced file gets its previous bytes back)."""
+    for target in failed:
+        previous = placed[target]
+        if previous is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_bytes(previous)
+
+
+# ---------------------------------------------------------------- the data side: ingest and check
+
+
+def ingest_files(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    columns: Mapping[str, str] | str | None = None,
+    columns_file: str | Path | None = None,
+    source: str | None = None,
+    scrape_date: str | None = None,
+    encoding: str | None = None,
+    pay_period: str | None = None,
+    follow_symlinks: bool = False,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    isolated: bool = False,
+    timeout_s: float = INGEST_TIMEOUT_S,
+) -> IngestReport:
+    """Bring the store at `settings.store` in line with these files (what `career-assistant ingest` does).
+
+    Args:
+        paths: files and folders (read recursively) of postings and articles.
+        columns: field -> header for tables in no known layout ("title=职位名称,city=城市" or a mapping);
+            `columns_file` a JSON file of the same.
+        source, scrape_date, encoding, pay_period: the board, the day the rows were collected (YYYY-MM-DD), the
+            text encoding of every file, and what plain-number pay is per (month, year or day).
+        follow_symlinks, prune, rebuild: read through symbolic links; drop records of files gone from the
+            folders given; start the store afresh.
+        progress: called with one line per step (not in an isolated run).
+        isolated: run in a separate process, stopped after `timeout_s` (a server's way: a file that crashes a
+            parser cannot take the server down).
+
+    Returns:
+        The report; `report.ok` is False when a file failed (the others still went in).
+
+    Raises:
+        UserError: an option is not valid; the store is locked by another writer or built with another model.
+        DiskFullError: the disk filled up (the store is as it was).
+        RuntimeFailure: an isolated run crashed or timed out (the store is as it was).
+    """
+    from ingest.pipeline import IngestOptions, ingest
+
+    settings = settings or Settings.from_env()
+    options = IngestOptions.given(
+        columns, Path(columns_file) if columns_file else None, source=source, scrape_date=scrape_date,
+        encoding=encoding, pay_period=pay_period, follow_symlinks=follow_symlinks, prune=prune, rebuild=rebuild,
+    )  # fmt: skip
+    given = [Path(p) for p in paths]
+    if not isolated:
+        return ingest(given, settings, options, progress=progress)
+    return _ingest_in_child(given, settings, options, timeout_s)
+
+
+def _ingest_in_child(paths: Sequence[Path], settings: Settings, options: Any, timeout_s: float) -> IngestReport:
+    from dataclasses import asdict
+
+    from ingest.report import IngestReport
+
+    request = json.dumps({"paths": [str(p) for p in paths], "options": asdict(options)}, ensure_ascii=False)
+    root = str(PACKAGE_ROOT.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, **settings.environ(), "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    try:
+        run = subprocess.run([sys.executable, "-m", "ingest.worker"], input=request, capture_output=True, text=True,
+                             timeout=timeout_s, env=env)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"the ingest took over {timeout_s:g} s and was stopped; the store is as it was") from None
+    try:
+        outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise RuntimeFailure(f"the ingest process failed ({last[:300]}); the store is as it was") from None
+    if "error" in outcome:
+        raise _error_of(str(outcome.get("kind")), str(outcome["error"]))
+    return IngestReport.from_state(outcome["report"])
+
+
+def _error_of(kind: str, message: str) -> errors.CareerAssistantError:
+    """The error a child process reported, as the same class (its message as it was worded there)."""
+    cls = getattr(errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.CareerAssistantError)):
+        return RuntimeFailure(message)
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)  # some classes word their own message from other arguments
+    return error
+
+
+def preview_file(path: str | Path, settings: Settings | None = None) -> FilePreview:
+    """A postings file's headers, first rows and a suggested column mapping (by a known board's layout, header
+    names in English and Chinese, then the values: dates, pay shapes, city names, ...) to check and correct
+    before `add_files(..., columns=preview.suggested)`. A file that cannot be read gets a preview whose `error`
+    says why."""
+    from ingest.preview import preview_file as preview
+
+    return preview(Path(path), settings or Settings.from_env())
+
+
+def run_eval(questions: str | Path = "eval/questions.jsonl", settings: Settings | None = None) -> EvalReport:
+    """Ask every question of an eval set (with its history) and grade the answers against its expected figures
+    (`expected.json` beside the questions); `career-assistant eval` prints it."""
+    from assistant.evaluation import run_eval as run
+
+    return run(questions=questions, settings=settings)
+
+
+def check_store(settings: Settings | None = None) -> CheckResult:
+    """Whether the store is whole: the postings table and the vector index agree with each other and with the
+    manifest (read by a separate process, so a damaged index cannot crash the caller). Changes nothing."""
+    from ingest.check import check_store as check
+
+    return check(settings or Settings.from_env())
+
+
+def repair_store(settings: Settings | None = None, progress: Progress | None = None) -> list[IngestReport]:
+    """Rebuild the store from the files its manifest lists, each read as it was, into a new generation.
+
+    Raises:
+        UserError: there is no readable manifest, or none of its files exists any more.
+    """
+    from ingest.check import repair_store as repair
+
+    return repair(settings or Settings.from_env(), progress=progress)
 
 
 def _user_turns(history: History) -> list[str]:

@@ -35,46 +35,23 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.layouts import load_mapping_file, parse_column_mapping
-    from ingest.pipeline import IngestOptions, ingest
+    from assistant.api import ingest_files
 
     paths = [Path(p) for p in args.paths]
     if args.bundled:
         paths.append(BUNDLED_CORPUS)
     if not paths:
         raise UserError("nothing to ingest: give files or folders, or --bundled for the bundled corpus")
-    columns: dict[str, str] = {}
-    if args.columns_file:
-        columns.update(load_mapping_file(Path(args.columns_file)))
-    if args.columns:
-        columns.update(parse_column_mapping(args.columns))
-    if args.scrape_date:
-        from datetime import date
-
-        try:
-            date.fromisoformat(args.scrape_date)
-        except ValueError:
-            raise UserError(f"--scrape-date must be YYYY-MM-DD, got {args.scrape_date!r}") from None
-    if args.encoding:
-        import codecs
-
-        try:
-            codecs.lookup(args.encoding)
-        except LookupError:
-            raise UserError(
-                f"--encoding {args.encoding!r} is not an encoding (e.g. utf-8, gb18030, big5, shift_jis)"
-            ) from None
-    options = IngestOptions(
-        columns=columns, source=args.source, scrape_date=args.scrape_date, encoding=args.encoding,
-        pay_period=args.pay_period, follow_symlinks=args.follow_symlinks, prune=args.prune, rebuild=args.rebuild,
-    )  # fmt: skip
-    settings = _settings(args)
 
     def say(message: str) -> None:
         if not args.quiet:
             print(f"… {message}", file=sys.stderr, flush=True)
 
-    report = ingest(paths, settings, options, progress=say)
+    report = ingest_files(
+        paths, _settings(args), columns=args.columns, columns_file=args.columns_file, source=args.source,
+        scrape_date=args.scrape_date, encoding=args.encoding, pay_period=args.pay_period,
+        follow_symlinks=args.follow_symlinks, prune=args.prune, rebuild=args.rebuild, progress=say,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:
@@ -98,7 +75,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ingest.check import check_store, repair_store
+    from assistant.api import check_store, repair_store
 
     settings = _settings(args)
     result = check_store(settings)
@@ -155,7 +132,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from assistant.evaluation import run_eval
+    from assistant.api import run_eval
 
     report = run_eval(questions=args.questions, settings=_settings(args))
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if args.json else report.render())

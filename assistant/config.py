@@ -124,6 +124,11 @@ class Settings:
                 values[name] = _coerce(name, value) if isinstance(value, str) else value
         return cls(**values)
 
+    def environ(self) -> dict[str, str]:
+        """These settings as `CAREER_ASSISTANT_*` variables: a child process's `from_env()` reads the same."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) is not None}  # fmt: skip
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 

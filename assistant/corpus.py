@@ -67,6 +67,11 @@ class Corpus:
         rows = self.query("SELECT company FROM postings WHERE company IS NOT NULL GROUP BY 1 HAVING count(*) >= 3")
         return tuple(r[0] for r in rows)
 
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
+        """The job boards the generation holds postings from (as figures name them: "Lagou", "51job", ...)."""
+        return tuple(r[0] for r in self.query("SELECT DISTINCT source FROM postings ORDER BY 1"))
+
     def stats(self) -> dict[str, Any]:
         """What the generation holds (postings by board, cities, roles, skills, articles) and how it was built."""
         with self._lock:

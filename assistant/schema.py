@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -190,3 +191,58 @@ class Answer:
 def _without_subject(data: dict[str, Any]) -> dict[str, Any]:
     """The JSON shape of a figure or advice row: its filters as text (the typed subject stays in Python)."""
     return {k: v for k, v in data.items() if k != "subject"}
+
+
+#: The fields a column of a postings file can be mapped to (`--columns field=header`, the page's mapping step).
+POSTING_FIELDS = (
+    "job_id", "title", "city", "area", "salary", "salary_min", "salary_max", "date", "company",
+    "description", "skills", "experience", "education",
+)  # fmt: skip
+#: A posting needs a title, a salary column (or the lowest and highest pay as two columns) and a place (city, or
+#: a location to find the city in).
+REQUIRED_FIELDS = ("title", "salary")
+PAY_FIELDS = ("salary", "salary_min", "salary_max")
+PLACE_FIELDS = ("city", "area")
+
+
+def missing_fields(mapping: Mapping[str, str]) -> tuple[str, ...]:
+    """Required fields a mapping gives no column for: a title, pay (one column or a lowest/highest pair) and a
+    place (a city, or a location to find the city in)."""
+    missing = [name for name in REQUIRED_FIELDS if name not in mapping
+               and not (name == "salary" and any(pay in mapping for pay in PAY_FIELDS))]  # fmt: skip
+    if not any(name in mapping for name in PLACE_FIELDS):
+        missing.append("city")
+    return tuple(missing)
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    """A postings file before it goes in: its headers and first rows, and which column is suggested for each
+    field (`suggested`: field -> header) and why (`why`: field -> "header name", "the Lagou layout", "values:
+    9 of 10 are dates", ...). `missing` names required fields that no column was found for; `error` says why a
+    file cannot be read at all (then nothing else is filled in)."""
+
+    file: str
+    kind: str  # "postings", "articles", or "" when the type is not one ingest reads
+    layout: str = ""  # a known board's layout name, or "generic"
+    headers: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    suggested: dict[str, str] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # every field a column can be mapped to
+    error: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FilePreview:
+        """The preview `dataclasses.asdict` gave (lists back to tuples), e.g. from a page's session state."""
+        rows = tuple(tuple(r) for r in data.get("rows", ()))
+        tuples = {k: tuple(data.get(k, ())) for k in ("headers", "missing", "fields")}
+        return cls(file=str(data["file"]), kind=str(data["kind"]), layout=str(data.get("layout", "")), rows=rows,
+                   suggested=dict(data.get("suggested", {})), why=dict(data.get("why", {})),
+                   error=str(data.get("error", "")), **tuples)  # fmt: skip
+
+    @property
+    def ready(self) -> bool:
+        """Whether it can go in with the suggested mapping as it stands."""
+        return not self.error and not self.missing

@@ -12,18 +12,11 @@ from functools import cache
 from pathlib import Path
 
 from assistant.errors import InputFileError, UserError
+from assistant.schema import POSTING_FIELDS, missing_fields
 
 LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
 
-FIELDS = (
-    "job_id", "title", "city", "area", "salary", "salary_min", "salary_max", "date", "company",
-    "description", "skills", "experience", "education",
-)  # fmt: skip
-#: A posting needs a title, a salary column (or the lowest and highest pay as two columns) and a place (city, or
-#: a location to find the city in).
-REQUIRED = ("title", "salary")
-PAY_FIELDS = ("salary", "salary_min", "salary_max")
-PLACE_FIELDS = ("city", "area")
+FIELDS = POSTING_FIELDS
 SKILLS_FORMATS = ("none", "list", "python-list", "mixed-tags")
 
 
@@ -113,7 +106,7 @@ def resolve_layout(
             break
     if chosen is None:
         generic = known_layouts()[-1]
-        chosen = replace(generic, columns=_columns_by_synonym(headers, generic.synonyms))
+        chosen = replace(generic, columns=columns_by_synonym(headers, generic.synonyms))
     if chosen.recognise_by:
         # A known board's file in a mixed folder: mapping entries meant for other files do not apply.
         mapping = {name: header for name, header in mapping.items() if header in header_set}
@@ -123,10 +116,7 @@ def resolve_layout(
             raise InputFileError(
                 display, f"--columns {name}={header}: no such column (found: {_shown(headers)})"
             )
-    missing = [name for name in REQUIRED if name not in columns
-               and not (name == "salary" and any(pay in columns for pay in PAY_FIELDS))]  # fmt: skip
-    if not any(name in columns for name in PLACE_FIELDS):
-        missing.append("city")
+    missing = missing_fields(columns)
     if missing:
         first = missing[0]
         raise InputFileError(
@@ -142,7 +132,7 @@ def resolve_layout(
     )
 
 
-def _columns_by_synonym(headers: list[str], synonyms: dict[str, list[str]]) -> dict[str, str]:
+def columns_by_synonym(headers: list[str], synonyms: dict[str, list[str]]) -> dict[str, str]:
     folded = {h.strip().lower().replace(" ", "_"): h for h in headers}
     columns: dict[str, str] = {}
     for name, words in synonyms.items():

@@ -6,24 +6,25 @@ Unchanged files (same bytes, same options, same parser) cost a hash and nothing 
 
 from __future__ import annotations
 
+import codecs
 import errno
 import hashlib
 import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from assistant.config import BUNDLED_CORPUS, VOCAB_DIR, Settings
-from assistant.errors import DiskFullError, InputFileError
+from assistant.errors import DiskFullError, InputFileError, UserError
 from assistant.market import PostingsTable
 from assistant.schema import Chunk
 from ingest.articles import chunk_article, read_article
-from ingest.layouts import LAYOUT_DIR, resolve_layout
+from ingest.layouts import LAYOUT_DIR, load_mapping_file, parse_column_mapping, resolve_layout
 from ingest.postings import ParsedPostings, parse_postings
 from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, Limits, read_table
 from ingest.report import FileResult, IngestReport
@@ -63,6 +64,47 @@ class IngestOptions:
     def from_read_with(cls, how: dict[str, Any]) -> IngestOptions:
         """The options a manifest entry's `read_with` records."""
         return cls(**{name: how[name] for name in cls.READ_WITH if name in how})
+
+    @classmethod
+    def given(
+        cls,
+        columns: Mapping[str, str] | str | None = None,
+        columns_file: Path | None = None,
+        **options: Any,
+    ) -> IngestOptions:
+        """Options as a person gives them (a `field=header,...` text or a mapping, a JSON mapping file, a date
+        as text), each checked.
+
+        Raises:
+            UserError: an unknown field, a scrape date that is not YYYY-MM-DD, an encoding Python does not know,
+                or a pay period other than month, year or day.
+        """
+        mapping: dict[str, str] = {}
+        if columns_file is not None:
+            mapping.update(load_mapping_file(Path(columns_file)))
+        if isinstance(columns, str):
+            mapping.update(parse_column_mapping(columns))
+        elif columns:
+            mapping.update(parse_column_mapping(",".join(f"{k}={v}" for k, v in columns.items())))
+        scrape_date = options.get("scrape_date")
+        if scrape_date:
+            try:
+                date.fromisoformat(str(scrape_date))
+            except ValueError:
+                raise UserError(f"the scrape date must be YYYY-MM-DD, got {scrape_date!r}") from None
+        encoding = options.get("encoding")
+        if encoding:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise UserError(f"{encoding!r} is not an encoding (e.g. utf-8, gb18030, big5, shift_jis)") from None
+        period = options.get("pay_period")
+        if period not in (None, "month", "year", "day"):
+            raise UserError(f"the pay period must be month, year or day, got {period!r}")
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UserError(f"unknown ingest option {unknown[0]!r}")
+        return cls(columns=mapping, **options)
 
     def signature(self) -> str:
         """Changes to these options must re-read files even when their bytes did not change."""
@@ -339,9 +381,7 @@ def _run(
         # The model loads when the first text needs it, after parsing: loading it in a thread beside the parser
         # made both Python-bound and took 5.0 s against 2.0 + 1.6 s one after the other.
         say(f"reading {len(todo)} new or changed file(s)")
-        limits = Limits(
-            settings.max_rows, settings.max_columns, int(settings.max_unpacked_mb * 1e6), settings.max_cell_chars
-        )
+        limits = Limits.of(settings)
         staging = writer.stage()
         files = {k: v for k, v in old_files.items() if k in present or not options.prune or _exists(k)}
         loaded: list[InputFile] = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.config import Settings
 from assistant.errors import InputFileError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".xlsx")
@@ -186,6 +187,12 @@ class Limits:
     max_columns: int = 500
     max_unpacked_bytes: int = 1_000_000_000
     max_cell_chars: int = 100_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        """The limits the settings set (`max_rows`, `max_columns`, `max_unpacked_mb`, `max_cell_chars`)."""
+        unpacked = int(settings.max_unpacked_mb * 1e6)
+        return cls(settings.max_rows, settings.max_columns, unpacked, settings.max_cell_chars)
 
 
 def read_table(

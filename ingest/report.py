@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 
 @dataclass
@@ -63,6 +64,19 @@ class IngestReport:
             "ok": self.ok, "committed": self.committed, "store": self.store, "postings": self.postings,
             "chunks": self.chunks, "files": files, "seconds": round(self.seconds, 2), "report": self.render(),
         }  # fmt: skip
+
+    def to_state(self) -> dict[str, Any]:
+        """Every field, for another process to rebuild the report with `from_state` (an isolated ingest)."""
+        state = asdict(replace(self, files=[]))  # asdict would rebuild a Counter from its (key, count) pairs
+        state["files"] = [{**asdict(replace(f, skipped=Counter(), unknown=Counter())), "skipped": dict(f.skipped),
+                           "unknown": dict(f.unknown)} for f in self.files]  # fmt: skip
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> IngestReport:
+        files = [FileResult(**{**f, "skipped": Counter(f["skipped"]), "unknown": Counter(f["unknown"])})
+                 for f in state["files"]]  # fmt: skip
+        return cls(**{**state, "files": files})
 
     def render(self) -> str:
         """A closing report a person can read in a terminal."""

@@ -230,7 +230,7 @@ def test_a_full_queue_tells_the_visitor_to_try_again(
     from gradio_client import Client
 
     from assistant.api import CareerAssistant
-    from assistant.ui import Live, build_app
+    from assistant.ui import build_app
 
     gate = threading.Event()
 
@@ -241,8 +241,8 @@ def test_a_full_queue_tells_the_visitor_to_try_again(
             gate.wait(60)
             return super().ask(*args, **kwargs)
 
-    live = Live(Held(settings=Settings(store=bundled_store[0])))
-    demo = build_app(live, uploads=False)
+    held = Held(settings=Settings(store=bundled_store[0]))
+    demo = build_app(held, uploads=False)
     demo.queue(default_concurrency_limit=1, max_size=1)
     port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False, js=_citations_js())
@@ -265,7 +265,7 @@ def test_a_full_queue_tells_the_visitor_to_try_again(
     finally:
         gate.set()
         demo.close()
-        live.close()
+        held.close()
 
 
 def _citations_js() -> str:

@@ -281,7 +281,7 @@ def test_csv_cells_never_run_as_formulas() -> None:
 
 
 def test_upload_names_stay_inside_the_uploads_folder() -> None:
-    from assistant.ui import upload_name
+    from assistant.api import upload_name
 
     assert upload_name("../../etc/passwd") == "passwd"
     assert upload_name("..\\..\\boot.ini") == "boot.ini"
@@ -380,7 +380,8 @@ def test_old_csv_downloads_are_deleted(tmp_path: Path) -> None:
     import os
     import time
 
-    from assistant.ui import KEEP_FILES_S, _prune
+    from assistant.ui import KEEP_FILES_S
+    from assistant.ui.render import _prune
 
     old, new = tmp_path / "rows-old.csv", tmp_path / "rows-new.csv"
     old.write_text("a\n")

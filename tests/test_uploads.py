@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,71 +23,89 @@ def store(copy_of_bundled_store: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture
-def live(store: Path) -> Iterator[object]:
+def assistant(store: Path) -> Iterator[Any]:
     from assistant.api import CareerAssistant
-    from assistant.ui import Live
 
-    live = Live(CareerAssistant(settings=Settings(store=store)))
+    ca = CareerAssistant(settings=Settings(store=store))
     try:
-        yield live
+        yield ca
     finally:
-        live.close()
+        ca.close()
 
 
-def _postings(live: object) -> int:
-    return int(live.assistant.corpus.query("SELECT count(*) FROM postings")[0][0])  # type: ignore[attr-defined]
+def _postings(assistant: Any) -> int:
+    return int(assistant.stats()["postings"])
+
+
+def _outcome(report: Any) -> dict[str, tuple[str, str]]:
+    return {Path(f.display).name: (f.status, f.error) for f in report.files}
 
 
 def test_wrong_types_and_oversized_files_are_refused_before_anything_runs(store: Path, tmp_path: Path) -> None:
     from assistant.api import CareerAssistant
-    from assistant.ui import Live, add_uploads
 
     exe = tmp_path / "setup.exe"
     exe.write_bytes(b"MZ\x90\x00")
     big = tmp_path / "big.csv"
     big.write_bytes(b"t,c,city,salary\n" + b"x,y,z,1k\n" * 4000)  # 36,016 bytes
-    live = Live(CareerAssistant(settings=Settings(store=store, max_file_mb=0.01)))
+    ca = CareerAssistant(settings=Settings(store=store, max_file_mb=0.01))
     try:
-        before = _postings(live)
-        report = add_uploads(live, [exe, big, tmp_path / "gone.csv"])
-        assert "setup.exe: unknown file type" in report
-        assert "big.csv: 0.036 MB is over the 0.01 MB limit" in report
-        assert "gone.csv: not a readable file" in report
-        assert not any((store / "uploads").iterdir()) and _postings(live) == before
+        before = _postings(ca)
+        report = ca.add_files([exe, big, tmp_path / "gone.csv"], copy=True)
+        got = _outcome(report)
+        assert got["setup.exe"][0] == "failed" and got["setup.exe"][1].startswith("unknown file type")
+        assert got["big.csv"] == ("failed", "0.036 MB is over the 0.01 MB limit")
+        assert got["gone.csv"] == ("failed", "not a readable file")
+        assert not report.committed and not any((store / "uploads").iterdir()) and _postings(ca) == before
     finally:
-        live.close()
+        ca.close()
 
 
-def test_a_good_file_goes_in_and_a_bad_replacement_keeps_the_good_one(live: object, store: Path,
+def test_a_good_file_goes_in_and_a_bad_replacement_keeps_the_good_one(assistant: Any, store: Path,
                                                                       tmp_path: Path) -> None:  # fmt: skip
-    from assistant.ui import add_uploads
-
-    before = _postings(live)
+    before = _postings(assistant)
     upload = tmp_path / "heron.csv"
     upload.write_text(GOOD, encoding="utf-8")
-    report = add_uploads(live, [upload])  # type: ignore[arg-type]
-    assert "heron.csv`: 2 postings (added)" in report
-    assert _postings(live) == before + 2  # the page's assistant was reopened on the new generation
+    report = assistant.add_files([upload], copy=True)
+    assert report.committed and [(f.status, f.records) for f in report.files] == [("added", 2)]
+    assert _postings(assistant) == before + 2  # the assistant answers from the new generation at once
     kept = (store / "uploads" / "heron.csv").read_bytes()
 
     upload.write_text("title,company\nno salary or city columns,Heron Data\n", encoding="utf-8")
-    report = add_uploads(live, [upload])  # type: ignore[arg-type]
-    assert "heron.csv`: " in report and "salary" in report and "✗" in report
+    report = assistant.add_files([upload], copy=True)
+    status, error = _outcome(report)["heron.csv"]
+    assert status == "failed" and "salary" in error
     assert (store / "uploads" / "heron.csv").read_bytes() == kept  # the previous upload is back
-    assert _postings(live) == before + 2
+    assert _postings(assistant) == before + 2
 
 
-def test_a_store_in_use_adds_nothing_and_says_why(live: object, store: Path, tmp_path: Path) -> None:
+def test_a_mapping_reads_a_file_in_no_known_layout(assistant: Any, store: Path, tmp_path: Path) -> None:
+    """Headers no synonym knows: refused without a mapping, read with the one the preview suggests from values."""
+    from assistant.api import preview_file
+
+    upload = tmp_path / "opaque.csv"
+    upload.write_text("a,b,c,d\nLLM 算法工程师,Heron Data,成都,2万-3万\nRAG 工程师,Heron Data,Chengdu,25k-35k\n"
+                      "数据工程师,Heron Data,成都,15k-20k\n", encoding="utf-8")  # fmt: skip
+    before = _postings(assistant)
+    status, error = _outcome(assistant.add_files([upload], copy=True))["opaque.csv"]
+    assert status == "failed" and "no title column" in error
+    preview = preview_file(upload, assistant.settings)
+    assert preview.suggested == {"title": "a", "city": "c", "salary": "d"} and preview.ready, preview
+    report = assistant.add_files([upload], columns=preview.suggested, copy=True)
+    assert [(f.status, f.records) for f in report.files] == [("added", 3)]
+    assert _postings(assistant) == before + 3
+
+
+def test_a_store_in_use_adds_nothing_and_says_why(assistant: Any, store: Path, tmp_path: Path) -> None:
+    from assistant.errors import StoreLockedError
     from assistant.store import WriterLock
-    from assistant.ui import add_uploads
 
     upload = tmp_path / "while_locked.csv"
     upload.write_text(GOOD, encoding="utf-8")
-    before = _postings(live)
-    with WriterLock(store):
-        report = add_uploads(live, [upload])  # type: ignore[arg-type]
-    assert "nothing was added" in report and "in use by PID" in report
-    assert not (store / "uploads" / "while_locked.csv").exists() and _postings(live) == before
+    before = _postings(assistant)
+    with WriterLock(store), pytest.raises(StoreLockedError, match="in use by PID"):
+        assistant.add_files([upload], copy=True)
+    assert not (store / "uploads" / "while_locked.csv").exists() and _postings(assistant) == before
 
 
 def test_the_server_refuses_uploads_over_the_size_limit(store: Path, tmp_path: Path, free_port: Callable[[], int]

@@ -206,7 +206,7 @@ def test_uploads_add_good_files_and_name_the_bad_ones(page: Any, store: Path, tm
     page.wait_for_function("document.querySelector('#upload-report').innerText.includes('broken.csv')",
                            timeout=180_000)  # fmt: skip
     report = page.locator("#upload-report").inner_text()
-    assert "my_jobs_2025.csv: 3 postings (added)" in report
+    assert "my_jobs_2025.csv: 3 posting rows (added)" in report
     assert "broken.csv: binary content" in report
     assert str(store) not in report  # visitors do not learn where the store lives
     # Only what went in stays in the uploads folder, under a safe name, inside the store.

@@ -23,6 +23,7 @@ from assistant.errors import CareerAssistantError
 from assistant.schema import POSTING_FIELDS as FIELD_NAMES
 from assistant.schema import Answer, Figure, FilePreview
 from assistant.ui.render import (
+    FIELD_LABELS,
     _display_row,
     _md,
     _pickable,
@@ -289,8 +290,8 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
                                                   max_height=220, label="First rows · 前几行")  # fmt: skip
                             map_note = gr.Markdown(elem_id="map-note")
                             with gr.Row():
-                                boxes = [gr.Dropdown([], label=f, elem_id=f"map-{f}", min_width=140,
-                                                     allow_custom_value=False) for f in FIELD_NAMES]  # fmt: skip
+                                boxes = [gr.Dropdown([], label=FIELD_LABELS.get(f, f), elem_id=f"map-{f}",
+                                                     min_width=140) for f in FIELD_NAMES]  # fmt: skip
                             with gr.Row():
                                 source_box = gr.Textbox(label="Source name · 来源名称", elem_id="map-source",
                                                         placeholder="e.g. MyBoard (default: the folder)",

@@ -304,7 +304,7 @@ def upload_markdown(report: Any, store: str) -> str:
     for f in report.files:
         name = Path(f.display).name
         if f.status in ("added", "changed", "unchanged"):
-            what = "postings" if f.kind == "postings" else "article passages"
+            what = "posting rows" if f.kind == "postings" else "article passages"  # rows: repeats merge later
             lines.append(f"- ✓ `{_unfenced(name)}`: {f.records:,} {what} ({f.status})")
         elif f.status == "failed":
             lines.append(f"- ✗ `{_unfenced(name)}`: {_md(f.error.replace(store, '<store>'))}")
@@ -318,7 +318,8 @@ def upload_failed_markdown(reason: str, store: str) -> str:
     return f"- ✗ nothing was added: {_md(reason.replace(store, '<store>'))}"
 
 
-_FIELD_HELP = {
+#: Each mappable field as the mapping step names it.
+FIELD_LABELS = {
     "title": "job title · 职位", "city": "city · 城市", "area": "location to find the city in · 地点",
     "salary": "pay as written, e.g. 15k-25k · 薪资", "salary_min": "lowest pay · 最低薪资",
     "salary_max": "highest pay · 最高薪资", "date": "posting date · 发布日期", "company": "company · 公司",
@@ -335,10 +336,10 @@ def mapping_markdown(preview: FilePreview, mapping: Mapping[str, str]) -> str:
     lines = [f"**{_md(preview.file)}**: {len(preview.headers)} columns, {how}."]
     for name, header in mapping.items():
         why = preview.why.get(name) if preview.suggested.get(name) == header else "your choice"
-        lines.append(f"- {_FIELD_HELP.get(name, name)} ← `{_unfenced(header)}` ({_md(why or '')})")
+        lines.append(f"- {FIELD_LABELS.get(name, name)} ← `{_unfenced(header)}` ({_md(why or '')})")
     missing = missing_fields(mapping)
     if missing:
-        needed = ", ".join(_FIELD_HELP.get(m, m) for m in missing)
+        needed = ", ".join(FIELD_LABELS.get(m, m) for m in missing)
         lines.append(f"\n⚠️ Still needed · 还需要: **{needed}**. Pick a column for each below, or the file is refused.")
     else:
         lines.append("\n✓ Ready: check the choices below, then *Add to my store*.")

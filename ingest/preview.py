@@ -134,7 +134,7 @@ def _is_title(value: str) -> bool:
 def _long(values: Sequence[str]) -> tuple[float, str]:
     sample = values[:SAMPLED_ROWS]
     mean = sum(map(len, sample)) / len(sample) if sample else 0
-    return (1.0 if mean >= 60 else 0.0), f"values: long texts ({mean:,.0f} characters on average)"
+    return (1.0 if mean >= 40 else 0.0), f"values: long texts ({mean:,.0f} characters on average)"
 
 
 _VALUE_TESTS: tuple[tuple[str, Callable[[Sequence[str]], tuple[float, str]]], ...] = (

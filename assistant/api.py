@@ -64,6 +64,7 @@ class _Generation:
         self.corpus = Corpus(settings)
         self.retriever = HybridRetriever(corpus=self.corpus, k=4)
         self.chain: Runnable[dict[str, Any], Answer] | None = None
+        self.gather: Runnable[dict[str, Any], dict[str, Any]] | None = None  # the chain without its writer
 
     def close(self) -> None:
         self.corpus.close()
@@ -111,14 +112,18 @@ class CareerAssistant:
             StoreMismatchError: the store was built with another embedding model.
         """
         settings = settings or Settings.from_env()
+        if store is not None:
+            settings = settings.with_(store=Path(store))
+        if chat_model is None and settings.llm:
+            from assistant.llm import chat_model_from_spec
+
+            chat_model = chat_model_from_spec(settings.llm, settings.llm_max_tokens, settings.llm_timeout_s)
         self.chat_model = chat_model
         self._propose: Any = None
         if chat_model is not None and plan_with_model:
             from assistant.llm import llm_planner
 
             self._propose = llm_planner(chat_model)
-        if store is not None:
-            settings = settings.with_(store=Path(store))
         self.settings = settings
         self._lock = threading.Lock()
         self._retired: list[_Generation] = []
@@ -132,7 +137,7 @@ class CareerAssistant:
 
     def _open(self) -> _Generation:
         gen = _Generation(self.settings)
-        gen.chain = self._build_chain(gen)
+        gen.gather, gen.chain = self._build_chain(gen)
         return gen
 
     def _current(self) -> _Generation:
@@ -201,7 +206,10 @@ class CareerAssistant:
         """The job boards the store holds postings from (as figures name them: "Lagou", "51job", ...)."""
         return self._current().corpus.sources
 
-    def _build_chain(self, gen: _Generation) -> Runnable[dict[str, Any], Answer]:
+    def _build_chain(
+        self, gen: _Generation
+    ) -> tuple[Runnable[dict[str, Any], dict[str, Any]], Runnable[dict[str, Any], Answer]]:
+        """(understand then gather the findings, that followed by the writer) over one generation."""
         corpus, retriever = gen.corpus, gen.retriever
         understand_step = RunnableLambda(partial(self._understand, gen), name="understand")
         gather = RunnableParallel(
@@ -221,12 +229,16 @@ class CareerAssistant:
                 name="advice",
             ),
         )
+        findings = understand_step | gather
         write: Runnable[Any, Answer] = RunnableLambda(self._write, name="write")
         if self.chat_model is not None:
-            from assistant.llm import llm_writer
+            write = self._writer().runnable()
+        return findings, findings | write
 
-            write = llm_writer(self.chat_model, write)
-        return understand_step | gather | write
+    def _writer(self) -> Any:
+        from assistant.llm import LLMWriter
+
+        return LLMWriter(self.chat_model, RunnableLambda(self._write, name="write"))
 
     def _understand(self, gen: _Generation, inputs: dict[str, Any]) -> dict[str, Any]:
         corpus = gen.corpus
@@ -291,6 +303,27 @@ class CareerAssistant:
         if not question or not question.strip():
             raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
         return self.chain.invoke({"question": question, "history": history, "profile": profile, "filters": filters})
+
+    def stream_answer(
+        self,
+        question: str,
+        history: History | None = None,
+        profile: Profile | Mapping[str, Any] | None = None,
+        filters: Mapping[str, Sequence[Any]] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Answer one question as it is written: with a chat model, its reply's text so far (a growing string,
+        token by token), then always the final `Answer`. The final answer's text can differ from the last string:
+        a reply with a number that is not in the data is replaced by the assistant's own answer, and
+        `answer.notice` says so. Without a chat model only the Answer is yielded. Arguments as for `ask`."""
+        if self.chat_model is None:
+            yield self.ask(question, history, profile, filters)
+            return
+        if not question or not question.strip():
+            raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
+        gen = self._current()
+        inputs = {"question": question, "history": history, "profile": profile, "filters": filters}
+        assert gen.gather is not None
+        yield from self._writer().stream(gen.gather.invoke(inputs))
 
     def stream(
         self,

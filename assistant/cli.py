@@ -26,9 +26,14 @@ examples:
 """
 
 
+LLM_HELP = ("a chat model to phrase answers (numbers still checked): ollama:MODEL, MODEL@http://HOST:PORT/v1 "
+            "(OpenAI-compatible), openai:MODEL or anthropic:MODEL (default: $CAREER_ASSISTANT_LLM)")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         store=getattr(args, "store", None),
+        llm=getattr(args, "llm", None),
         embedding_backend=getattr(args, "embedding_backend", None),
         embedding_model_name=getattr(args, "embedding_model_name", None),
     )
@@ -107,6 +112,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, default=str, indent=1))
         return 0
+    if answer.notice:
+        print(f"ⓘ {answer.notice}\n")
     print(answer.text)
     if answer.citations:  # the sources behind the [n] markers, shortened to one line each
         print()
@@ -212,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help='e.g. "What do NLP engineers earn in Beijing?" or "深圳大模型岗位要求哪些技能？"')
     with_store(p)
     p.add_argument("--json", action="store_true", help='print {"answer", "citations", "figures", "language"}')
+    p.add_argument("--llm", metavar="MODEL", help=LLM_HELP)
     p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("serve", help="the chat UI and its HTTP API (http://127.0.0.1:7860 by default)")
@@ -220,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     p.add_argument("--no-uploads", action="store_true", help="do not let visitors add files to the store")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login to open the page or call the API")
+    p.add_argument("--llm", metavar="MODEL", help=LLM_HELP)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("eval", help="measure the answers on a question set with independently computed answers")

@@ -82,6 +82,20 @@ class Settings:
     max_cell_chars: int = 100_000
     """Characters in one value of a postings file; a file holding a longer one is refused, naming where."""
 
+    llm: str | None = None
+    """A chat model to phrase answers (the figures stay computed; a reply with a number not in them is replaced
+    by the assistant's own answer, with a note): `ollama:MODEL` (a local Ollama, `OLLAMA_HOST` or
+    127.0.0.1:11434), `MODEL@http://HOST:PORT/v1` (any OpenAI-compatible server: llama.cpp, vLLM, LM Studio,
+    DeepSeek, Qwen; its key, if any, in `CAREER_ASSISTANT_LLM_API_KEY`), or a hosted provider `openai:MODEL`
+    (`OPENAI_API_KEY`) or `anthropic:MODEL` (`ANTHROPIC_API_KEY`, with `pip install langchain-anthropic`).
+    None: answers are written by the assistant alone."""
+
+    llm_max_tokens: int = 600
+    """The longest reply asked of the chat model, in tokens."""
+
+    llm_timeout_s: float = 120.0
+    """How long one reply from the chat model may take before the assistant's own answer is shown instead."""
+
     def __post_init__(self) -> None:
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise UserError(
@@ -101,7 +115,7 @@ class Settings:
             raise UserError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.max_file_mb <= 0:
             raise UserError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        for name in ("max_unpacked_mb", "max_rows", "max_columns", "max_cell_chars"):
+        for name in ("max_unpacked_mb", "max_rows", "max_columns", "max_cell_chars", "llm_max_tokens", "llm_timeout_s"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embedding_model is not None and not Path(self.embedding_model).is_dir():
@@ -137,12 +151,12 @@ def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
     if name in ("embed_batch_size", "embedding_threads", "embedding_workers", "max_rows", "max_columns",
-                "max_cell_chars"):
+                "max_cell_chars", "llm_max_tokens"):
         try:
             return int(raw)
         except ValueError:
             raise UserError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from None
-    if name in ("max_file_mb", "max_unpacked_mb"):
+    if name in ("max_file_mb", "max_unpacked_mb", "llm_timeout_s"):
         try:
             return float(raw)
         except ValueError:

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import SecretStr
 
 from assistant import vocab
-from assistant.errors import RuntimeFailure
+from assistant.errors import RuntimeFailure, UserError
 from assistant.plan import INTENTS, MEASURES, Plan
 from assistant.schema import EDUCATION_LEVELS, Answer, Filters
 from assistant.templates import PROMPTS_DIR
@@ -67,34 +70,168 @@ def invented_numbers(reply: str, grounded: Answer) -> set[str]:
     return numbers(reply) - allowed
 
 
-def llm_writer(chat_model: BaseChatModel, default_writer: Runnable[Any, Answer]) -> Runnable[Any, Answer]:
-    """The writer step for `CareerAssistant.chain` that phrases with `chat_model`, guarded by the default."""
+#: What the page and `ask --json` say when the model's wording was not shown.
+NOTICES = {
+    "invented": {
+        "en": "The chat model's wording was not shown: it gave numbers that are not in the data ({numbers}). "
+        "This is the assistant's own answer.",
+        "zh": "未显示语言模型的回答：其中有数据里没有的数字（{numbers}）。以下是助手自己的回答。",
+    },
+    "failed": {
+        "en": "The chat model did not answer ({reason}). This is the assistant's own answer.",
+        "zh": "语言模型没有回答（{reason}）。以下是助手自己的回答。",
+    },
+    "empty": {
+        "en": "The chat model gave an empty reply. This is the assistant's own answer.",
+        "zh": "语言模型的回答为空。以下是助手自己的回答。",
+    },
+}
 
-    def write(parts: Any) -> Answer:
-        grounded = default_writer.invoke(parts)
+
+class LLMWriter:
+    """The writer step that phrases the findings with a chat model, guarded by the default writer: the model
+    sees only the findings and their sources (as data, never as instructions), and a reply with a number that
+    is not in them is replaced by the default answer, with a notice saying why."""
+
+    def __init__(self, chat_model: Any, default_writer: Runnable[Any, Answer]) -> None:
+        self.chat_model = chat_model
+        self.default_writer = default_writer
+
+    def prompt(self, parts: Any, grounded: Answer) -> str | None:
+        """The prompt for these findings, or None when there is nothing to phrase (a refusal or "no data" stays
+        exactly as the default writer wrote it)."""
         if grounded.intent == "out_of_scope" or not (grounded.figures or grounded.citations):
-            return grounded  # nothing to phrase: a refusal or "no data" stays exactly as written
+            return None
         sources = "\n".join(
             f"[{n}] {c.source_file} {c.locator}: {' '.join(c.text.split())[:600]}"
             for n, c in enumerate(grounded.citations, start=1)
         )
-        prompt = answer_prompt().format(
+        return answer_prompt().format(
             language_name="Chinese" if grounded.language == "zh" else "English",
             question=parts["query"].text, facts=grounded.text, sources=sources,
         )  # fmt: skip
-        try:
-            reply = chat_model.invoke(prompt)
-        except Exception as exc:  # the model is outside: any failure falls back to the grounded answer
-            log.warning("chat model failed (%s); using the default writer", exc)
-            return grounded
-        text = reply.content if isinstance(reply.content, str) else str(reply.content)
+
+    @staticmethod
+    def finish(text: str, grounded: Answer) -> Answer:
+        """The model's reply as the answer, or the default answer with a notice when the reply invents a number
+        or is empty."""
+        lang = "zh" if grounded.language == "zh" else "en"
         extra = invented_numbers(text, grounded)
-        if extra or not text.strip():
+        if extra:
             log.warning("chat model reply not shown: numbers not in the findings %s", sorted(extra))
-            return grounded
+            shown = ", ".join(sorted(extra)[:5]) + (" …" if len(extra) > 5 else "")
+            return replace(grounded, notice=NOTICES["invented"][lang].format(numbers=shown))
+        if not text.strip():
+            return replace(grounded, notice=NOTICES["empty"][lang])
         return replace(grounded, text=text.strip())
 
-    return RunnableLambda(write, name="llm_write")
+    @staticmethod
+    def failed(exc: Exception, grounded: Answer) -> Answer:
+        log.warning("chat model failed (%s); using the default writer", exc)
+        lang = "zh" if grounded.language == "zh" else "en"
+        reason = f"{type(exc).__name__}: {str(exc)[:160]}" if str(exc) else type(exc).__name__
+        return replace(grounded, notice=NOTICES["failed"][lang].format(reason=reason))
+
+    def write(self, parts: Any) -> Answer:
+        grounded = self.default_writer.invoke(parts)
+        prompt = self.prompt(parts, grounded)
+        if prompt is None:
+            return grounded
+        try:
+            reply = self.chat_model.invoke(prompt)
+        except Exception as exc:  # the model is outside: any failure falls back to the grounded answer
+            return self.failed(exc, grounded)
+        return self.finish(_text(reply), grounded)
+
+    def stream(self, parts: Any) -> Iterator[str | Answer]:
+        """The reply's text so far, growing token by token, then the final Answer (which is the default answer
+        with a notice when the whole reply fails the number check)."""
+        grounded = self.default_writer.invoke(parts)
+        prompt = self.prompt(parts, grounded)
+        if prompt is None:
+            yield grounded
+            return
+        text = ""
+        try:
+            for chunk in self.chat_model.stream(prompt):
+                piece = _text(chunk)
+                if piece:
+                    text += piece
+                    yield text
+        except Exception as exc:  # the model is outside: any failure falls back to the grounded answer
+            yield self.failed(exc, grounded)
+            return
+        yield self.finish(text, grounded)
+
+    def runnable(self) -> Runnable[Any, Answer]:
+        return RunnableLambda(self.write, name="llm_write")
+
+
+def _text(message: Any) -> str:
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks: keep the text ones
+        return "".join(str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in content)
+    return str(content)
+
+
+def llm_writer(chat_model: Any, default_writer: Runnable[Any, Answer]) -> Runnable[Any, Answer]:
+    """The writer step for `CareerAssistant.chain` that phrases with `chat_model`, guarded by the default."""
+    return LLMWriter(chat_model, default_writer).runnable()
+
+
+# -- choosing a chat model ------------------------------------------------------------------------------------
+
+LLM_FORMS = ("ollama:MODEL", "MODEL@http://HOST:PORT/v1 (an OpenAI-compatible server)", "openai:MODEL",
+             "anthropic:MODEL")  # fmt: skip
+
+
+def chat_model_from_spec(spec: str, max_tokens: int = 600, timeout_s: float = 120.0) -> Any:
+    """A LangChain chat model from a `--llm` value (see `Settings.llm` for the forms).
+
+    Raises:
+        UserError: the value is in none of the forms, the provider's package is not installed, or a hosted
+            provider's key is not in the environment.
+    """
+    spec = spec.strip()
+    model, at, url = spec.partition("@")
+    if at and "://" in url:
+        if not model:
+            raise UserError(f"--llm {spec!r}: name the model before the @, e.g. qwen2.5-7b@{url}")
+        from langchain_openai import ChatOpenAI
+
+        # llama.cpp's server and others read `max_tokens`, not the `max_completion_tokens` the client now sends.
+        key = os.environ.get("CAREER_ASSISTANT_LLM_API_KEY") or "not-needed"
+        return ChatOpenAI(model=model, base_url=url, api_key=SecretStr(key), timeout=timeout_s, max_retries=1,
+                          temperature=0, extra_body={"max_tokens": max_tokens})  # fmt: skip
+    provider, colon, name = spec.partition(":")
+    if not (colon and name):
+        raise UserError(f"--llm {spec!r} is not a chat model; use one of: {'; '.join(LLM_FORMS)}")
+    if provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        host = os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        host = host if "://" in host else f"http://{host}"
+        return ChatOllama(model=name, base_url=host, num_predict=max_tokens, temperature=0,
+                          client_kwargs={"timeout": timeout_s})  # fmt: skip
+    if provider == "openai":
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise UserError("--llm openai:... needs OPENAI_API_KEY in the environment")
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(model=name, timeout=timeout_s, max_retries=1, temperature=0,
+                          max_completion_tokens=max_tokens)  # fmt: skip
+    if provider == "anthropic":
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            raise UserError("--llm anthropic:... needs ANTHROPIC_API_KEY in the environment")
+        try:
+            import langchain_anthropic
+        except ImportError:
+            raise UserError("--llm anthropic:... needs its package: pip install langchain-anthropic") from None
+        return langchain_anthropic.ChatAnthropic(model_name=name, timeout=timeout_s, max_retries=1, temperature=0,
+                                                 max_tokens_to_sample=max_tokens)  # fmt: skip
+    raise UserError(f"--llm {spec!r}: unknown provider {provider!r}; use one of: {'; '.join(LLM_FORMS)}")
 
 
 PLAN_FIELDS = {"roles", "language", "question"}

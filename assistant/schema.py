@@ -173,9 +173,10 @@ class Answer:
     language: str  # "en" or "zh"
     intent: str = ""
     advice: tuple[Advice, ...] = ()
+    notice: str = ""  # why a chat model's wording was not shown (then `text` is the assistant's own answer)
 
     def to_dict(self) -> dict[str, object]:
-        """The `ask --json` shape: {"answer", "citations", "figures", "language", "intent", "advice"}."""
+        """The `ask --json` shape: {"answer", "citations", "figures", "language", "intent", "advice", "notice"}."""
         from dataclasses import asdict
 
         return {
@@ -185,6 +186,7 @@ class Answer:
             "language": self.language,
             "intent": self.intent,
             "advice": [_without_subject(asdict(a)) for a in self.advice],
+            "notice": self.notice,
         }
 
 

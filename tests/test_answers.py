@@ -10,7 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -177,6 +177,30 @@ def test_readme_python_example_runs(bundled_store: tuple[Path, str], tmp_path: P
     assert "salary_median" in run.stdout and "bundled:postings/" in run.stdout
 
 
+def test_readme_data_example_runs(copy_of_bundled_store: Callable[[str], Path], tmp_path: Path) -> None:
+    """The README's add-your-data example, on a copy of the bundled store, with an export of the shape it names."""
+    from openpyxl import Workbook
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"<!-- readme:python -->\s*```python\n(.+?)\n```", readme, re.DOTALL)
+    data = re.search(r"<!-- readme:python-data -->\s*```python\n(.+?)\n```", readme, re.DOTALL)
+    assert first and data
+    store = copy_of_bundled_store("readme_data")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["职位全称", "岗位", "工作城市", "最低月薪", "最高月薪"])
+    sheet.append(["大模型应用工程师", "技术部", "茂名", 15000, 22000])
+    sheet.append(["数据工程师", "数据中心", "自贡", 9000, 12000])
+    book.save(tmp_path / "ai_jobs.xlsx")
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "more.csv").write_text("title,city,salary\nNLP工程师,巴中,10k-15k\n", encoding="utf-8")
+    code = "from assistant import CareerAssistant\n" + f"ca = CareerAssistant(store={str(store)!r})\n" + data.group(1)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "files: 1 added" in run.stdout and "the store is consistent" in run.stdout
+
+
 def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: tuple[Path, str]) -> None:
     # The chat model is outside the project; a scripted one stands in for it here.
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -191,6 +215,7 @@ def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: t
         assert first.text == grounded and first.figures and first.citations
         second = ca.ask(question)
         assert "31,415" not in second.text and second.text.startswith("NLP roles in Beijing, 2017: median")
+        assert "numbers that are not in the data (31415)" in second.notice and not first.notice
         refusal = ca.ask("What's the weather in Beijing tomorrow?")  # the model is not asked at all
         assert refusal.intent == "out_of_scope"
     finally:

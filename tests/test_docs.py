@@ -76,6 +76,8 @@ def test_wheel_carries_corpus_layouts_vocabularies_and_licences(tmp_path: Path) 
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
         "ingest/corpus/postings/lagou_2017/java.csv",
+        "assistant/ui/static/style.css",
+        "assistant/ui/static/citations.js",
         "ingest/corpus/postings/lagou_2017/LICENSE",
         "ingest/corpus/postings/zhaopin_ai_2025/README.md",
         "ingest/corpus/postings/job51_python_2023/LICENSE",

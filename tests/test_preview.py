@@ -25,7 +25,8 @@ def _csv(path: Path, header: str, *rows: str) -> Path:
 
 def test_an_export_with_chinese_headers_is_mapped_by_header_name(tmp_path: Path) -> None:
     path = _csv(tmp_path / "export.csv", "序号,招聘岗位,工作城市,最低月薪,最高月薪,学历要求,要求经验,发布时间",
-                "1,算法工程师,茂名,10000,15000,本科,1-3年,2022-06-19", "2,数据分析师,北京,0,0,硕士,经验不限,2022-07-01")  # fmt: skip
+                "1,算法工程师,茂名,10000,15000,本科,1-3年,2022-06-19",
+                "2,数据分析师,北京,0,0,硕士,经验不限,2022-07-01")  # fmt: skip
     preview = preview_file(path, Settings())
     assert preview.kind == "postings" and preview.layout == "generic" and preview.ready
     assert preview.suggested == {"title": "招聘岗位", "city": "工作城市", "salary_min": "最低月薪",
@@ -51,7 +52,8 @@ def test_headers_nobody_named_are_mapped_by_their_values() -> None:
 
 
 def test_two_numeric_pay_columns_are_found_as_lowest_and_highest() -> None:
-    rows = [["NLP工程师", "北京", "15000", "25000"], ["数据工程师", "上海", "0", "0"], ["算法工程师", "杭州", "8000", "12000"]]
+    rows = [["NLP工程师", "北京", "15000", "25000"], ["数据工程师", "上海", "0", "0"],
+            ["算法工程师", "杭州", "8000", "12000"]]
     columns, why, _ = suggest(["职位", "城市", "x1", "x2"], rows)
     assert (columns["salary_min"], columns["salary_max"]) == ("x1", "x2") and "first ≤ the second" in why["salary_max"]
 

@@ -16,7 +16,7 @@ from assistant.errors import UserError  # noqa: E402
 from assistant.schema import Figure  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-JSON_KEYS = {"answer", "citations", "figures", "language", "intent", "advice"}
+JSON_KEYS = {"answer", "citations", "figures", "language", "intent", "advice", "notice"}
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from assistant.ui.render import (
     _prune,
     _revealed,
     _slug,
+    answer_text,
     as_written,
     chart_data,
     chat_text,
@@ -117,21 +118,29 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
         earlier = [{**turn, "content": as_written(str(turn.get("content", "")))} for turn in history]
         turns = [*history, {"role": "user", "content": chat_text(question)}]
         profile = {"role": role, "skills": skills, "city": city, "monthly_pay": pay}
+        answer: Answer | None = None
         try:
             filters = chosen_filters(assistant.sources if assistant.has_data else (), cities, roles, years, sources)
-            answer = assistant.ask(question, history=earlier, profile=profile, filters=filters)
+            for event in assistant.stream_answer(question, history=earlier, profile=profile, filters=filters):
+                if isinstance(event, Answer):
+                    answer = event
+                else:  # a chat model's reply so far, token by token
+                    yield "", [*turns, {"role": "assistant", "content": chat_text(event)}], cited, *(gr.skip(),) * 5
         except CareerAssistantError as exc:
             cited.append([])
             chat = [*turns, {"role": "assistant", "content": chat_text(f"⚠️ {exc}")}]
             yield "", chat, cited, sources_html(cited), *(gr.skip(),) * 4
             return
-        for text in _revealed(answer.text):
-            yield "", [*turns, {"role": "assistant", "content": chat_text(text)}], cited, *(gr.skip(),) * 5
+        assert answer is not None
+        shown = answer_text(answer)
+        if assistant.chat_model is None:  # computed whole: pace its display a line at a time
+            for text in _revealed(shown):
+                yield "", [*turns, {"role": "assistant", "content": chat_text(text)}], cited, *(gr.skip(),) * 5
         cited.append([asdict(c) for c in answer.citations])
         picked = figure_choices(answer)
         gap = gap_markdown(answer)
         yield (
-            "", [*turns, {"role": "assistant", "content": chat_text(answer.text)}], cited, sources_html(cited),
+            "", [*turns, {"role": "assistant", "content": chat_text(shown)}], cited, sources_html(cited),
             chart_update(answer), gr.Dropdown(choices=picked, value=None, visible=bool(picked)),
             [asdict(f) for f in _pickable(answer)], gr.Markdown(gap, visible=bool(gap)),
         )  # fmt: skip

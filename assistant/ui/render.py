@@ -344,3 +344,8 @@ def mapping_markdown(preview: FilePreview, mapping: Mapping[str, str]) -> str:
     else:
         lines.append("\n✓ Ready: check the choices below, then *Add to my store*.")
     return "\n".join(lines)
+
+
+def answer_text(answer: Answer) -> str:
+    """An answer as the chat shows it: with its notice first when a chat model's wording was replaced."""
+    return f"ⓘ {answer.notice}\n\n{answer.text}" if answer.notice else answer.text

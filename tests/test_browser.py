@@ -22,7 +22,6 @@ import pytest
 from assistant.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "tests" / "output" / "browser"
 pytestmark = pytest.mark.slow
 
@@ -43,20 +42,6 @@ def server(store: Path, free_port: Callable[[], int]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: install it with `apt-get install chromium fonts-wqy-microhei`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

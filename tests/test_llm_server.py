@@ -121,10 +121,8 @@ def test_a_server_that_is_down_gives_the_assistants_answer_with_a_notice(free_po
     assert answer.text == plain.ask(QUESTION).text and answer.notice.startswith("The chat model did not answer")
 
 
-def test_the_page_streams_the_models_reply(server: str, bundled_store: tuple[Path, str],
+def test_the_page_streams_the_models_reply(server: str, bundled_store: tuple[Path, str], browser: Any,
                                            free_port: Callable[[], int]) -> None:  # fmt: skip
-    from playwright.sync_api import sync_playwright
-
     from assistant.api import CareerAssistant
     from assistant.ui import CSS, build_app
 
@@ -134,23 +132,21 @@ def test_the_page_streams_the_models_reply(server: str, bundled_store: tuple[Pat
     port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False, css=CSS)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page()
-            page.set_default_timeout(120_000)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#question textarea")
-            # Record every length the answer's bubble takes while it is written.
-            page.evaluate("""() => { window.seen = new Set(); new MutationObserver(() => {
-                const bot = [...document.querySelectorAll('#chat [data-testid="bot"]')].pop();
-                if (bot) window.seen.add(bot.innerText.length); }).observe(document.body,
-                {childList: true, subtree: true, characterData: true}); }""")
-            page.fill("#question textarea", QUESTION)
-            page.press("#question textarea", "Enter")
-            page.wait_for_function("document.querySelector('#sources').innerText.includes('[1]')")
-            shown = page.locator('#chat [data-testid="bot"]').last.inner_text()
-            lengths = page.evaluate("[...window.seen]")
-            browser.close()
+        page = browser.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#question textarea")
+        # Record every length the answer's bubble takes while it is written.
+        page.evaluate("""() => { window.seen = new Set(); new MutationObserver(() => {
+            const bot = [...document.querySelectorAll('#chat [data-testid="bot"]')].pop();
+            if (bot) window.seen.add(bot.innerText.length); }).observe(document.body,
+            {childList: true, subtree: true, characterData: true}); }""")
+        page.fill("#question textarea", QUESTION)
+        page.press("#question textarea", "Enter")
+        page.wait_for_function("document.querySelector('#sources').innerText.includes('[1]')")
+        shown = page.locator('#chat [data-testid="bot"]').last.inner_text()
+        lengths = page.evaluate("[...window.seen]")
+        page.close()
     finally:
         demo.close()
         ca.close()

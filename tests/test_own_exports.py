@@ -4,11 +4,11 @@ must equal what the standard library computes from the same file."""
 
 from __future__ import annotations
 
-import random
 import statistics
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,49 +17,23 @@ from assistant.market import PostingsTable
 from assistant.schema import Filters
 from assistant.store import current_generation
 from ingest.pipeline import IngestOptions, ingest
+from tests.exports import EDUCATION, distinct, postings, save_xlsx, stated
 
-HEADERS = ["招聘岗位", "工作城市", "最低月薪", "最高月薪", "职位描述", "学历要求", "要求经验", "发布日期"]
+COLUMNS = {"招聘岗位": "title", "工作城市": "city", "最低月薪": "low", "最高月薪": "high", "职位描述": "description",
+           "学历要求": "education", "要求经验": "experience", "发布日期": "date"}  # fmt: skip
 CITIES = {"北京": "Beijing", "上海": "Shanghai", "杭州": "Hangzhou"}
-EDUCATION = {"本科": "bachelor", "硕士": "master", "大专": "college", "学历不限": None}
-
-
-def _export(path: Path, rows: int = 90, seed: int = 3) -> list[list[object]]:
-    """An .xlsx of `rows` postings; pay is 0/0 in about one row in eight and blank in a few (not stated)."""
-    from openpyxl import Workbook
-
-    rng = random.Random(seed)
-    made: list[list[object]] = []
-    for i in range(rows):
-        low = rng.choice([8000, 12000, 15000, 20000, 25000])
-        high = low + rng.choice([3000, 5000, 10000])
-        kind = rng.random()
-        pay: tuple[object, object] = (0, 0) if kind < 0.12 else (None, None) if kind < 0.16 else (low, high)
-        made.append([rng.choice(["算法工程师", "数据分析师", "大模型应用开发", "机器学习工程师"]),
-                     rng.choice(list(CITIES)), pay[0], pay[1], f"岗位职责第{i}条", rng.choice(list(EDUCATION)),
-                     rng.choice(["1-3年", "3-5年", "经验不限"]), "2023-05-01"])  # fmt: skip
-    made += [list(made[0]), list(made[0]), list(made[1])]  # exact repeats, as exports have them
-    book = Workbook()
-    sheet = book.active
-    sheet.append(HEADERS)
-    for row in made:
-        sheet.append(row)
-    book.save(path)
-    return made
-
-
-def _stated(value: object) -> bool:
-    return value not in (None, "", 0)
 
 
 @pytest.fixture
-def table(tmp_path: Path, fake_embedder: Callable[[str], object]) -> tuple[PostingsTable, list[list[object]]]:
-    rows = _export(tmp_path / "ai_jobs.xlsx")
+def table(tmp_path: Path, fake_embedder: Callable[[str], object]) -> tuple[PostingsTable, list[dict[str, Any]]]:
+    rows = postings(90, list(CITIES), seed=3)
+    save_xlsx(tmp_path / "ai_jobs.xlsx", COLUMNS, rows)
     settings = Settings(store=tmp_path / "store")
     report = ingest([tmp_path / "ai_jobs.xlsx"], settings, IngestOptions(source="Export"))
     assert report.ok, report.render()
     (result,) = report.files
-    distinct = {tuple(r) for r in rows}
-    zero_or_blank = sum(1 for r in distinct if not _stated(r[2]) and not _stated(r[3]))
+    merged = distinct(rows, list(COLUMNS.values()))
+    zero_or_blank = sum(1 for r in merged if not stated(r["low"]) and not stated(r["high"]))
     assert result.unknown.get("salary not stated") == zero_or_blank  # 0 and blank are "not stated"
     assert not [reason for reason in result.unknown if "not understood" in reason]
     gen = current_generation(settings.store)
@@ -68,25 +42,25 @@ def table(tmp_path: Path, fake_embedder: Callable[[str], object]) -> tuple[Posti
     return opened, rows
 
 
-def test_two_pay_columns_give_the_figures_the_file_gives(table: tuple[PostingsTable, list[list[object]]]) -> None:
+def test_two_pay_columns_give_the_figures_the_file_gives(table: tuple[PostingsTable, list[dict[str, Any]]]) -> None:
     from assistant import figures
 
     db, rows = table
     try:
         for chinese, city in CITIES.items():
-            listed = [r for r in rows if r[1] == chinese]
-            mine = [list(r) for r in dict.fromkeys(tuple(r) for r in listed)]  # an exact repeat is one posting
+            listed = [r for r in rows if r["city"] == chinese]
+            mine = distinct(listed, list(COLUMNS.values()))  # an exact repeat is one posting
             got = {f.name: f for f in figures.count(db, Filters(cities=(city,)))}
             assert got["count"].value == len(mine)
             if len(listed) != len(mine):
                 assert got["count_rows"].value == len(listed)
             # No company column: near-duplicates can only be told by title and city, and the figure says so.
             assert "count_distinct_jobs" not in got
-            assert got["count_distinct_title_city"].value == len({(r[0], r[1]) for r in mine})
-            paid = [(int(r[2]) + int(r[3])) / 2 for r in mine if _stated(r[2]) and _stated(r[3])]  # type: ignore[call-overload]
+            assert got["count_distinct_title_city"].value == len({(r["title"], r["city"]) for r in mine})
+            paid = [(r["low"] + r["high"]) / 2 for r in mine if stated(r["low"]) and stated(r["high"])]
             median = next(f for f in figures.salary(db, Filters(cities=(city,))) if f.name == "salary_median")
             assert median.n == len(paid) and median.value == round(statistics.median(paid), 1)
-            levels = Counter(EDUCATION[str(r[5])] for r in mine)
+            levels = Counter(EDUCATION[r["education"]] for r in mine)
             (bachelor,) = figures.share(db, Filters(cities=(city,), education=("bachelor",)), Filters(cities=(city,)))
             assert bachelor.value == round(100 * levels["bachelor"] / len(mine), 1)
     finally:

@@ -328,6 +328,8 @@ def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     nouns_zh = "|".join(_data()["plan"]["job_nouns_zh"])
     for hit in re.finditer(rf"((?:[A-Za-z]+\s*)?[\u4e00-\u9fff]{{1,4}}?)(?:{nouns_zh})", text):
         head = re.sub(r"\s+", "", hit.group(1))
+        # "有多少个岗位", "哪些职位": the words before the noun ask about jobs, they do not name one.
+        head = re.sub(r"^.*?(?:多少|几|哪些|哪个|哪|什么|怎样|怎么)(?:个|种|类|份)?", "", head)
         head = re.sub(r"^(?:的|做|当|个|名|位|老|资深|高级|初级|中级|一个|一名)+", "", head)
         if len(head) < 2 or _known(hit.group(0)) or _known(head) or re.search(r"[的是在做找]", head):
             continue
@@ -555,6 +557,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
         if levels:
             parts.append(Part(_degree_words(text), _say(lang, "education")))
+    elif education_asked and levels and measure == "share" and not placed:
+        intent, measure = "figure", "education"  # "本科在上海的岗位里占多少": each degree's share, the asked one too
+        parts.append(Part(_degree_words(text), _say(lang, "education")))
     elif education_asked and levels and measure == "count":
         base = base.with_(education=levels)  # "how many ML postings want a PhD"
         parts.append(Part(_degree_words(text), _say(lang, "education")))

@@ -276,7 +276,9 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
             f"{label(block.kind, f.filters[block.kind], lang)} {100 * int(f.value) / n:.0f}% ({f.value})"
             for f in block.figures
         ) if n else ("none states it" if lang == "en" else "均未注明")  # fmt: skip
-        return [render(lang, block.kind, subject=subj, items=items, n=f"{n:,}",
+        unstated = int(block.extra.get("unstated", 0))
+        untold = render(lang, "unstated", n=f"{unstated:,}") if unstated > 0 else ""
+        return [render(lang, block.kind, subject=subj, items=items, n=f"{n:,}", unstated=untold,
                        thin=render(lang, "thin") if n < THIN else "", cites=marks)]  # fmt: skip
     if block.kind == "trend":
         lines = [render(lang, "trend_intro", subject=subj)]

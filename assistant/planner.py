@@ -208,8 +208,8 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             ranking = fig.top(db, subject, measure, limit=8)
             stating = ranking[0].n if ranking else 0
             unstated = int(fig.count(db, subject)[0].value) - stating  # postings that do not say (e.g. Lagou 2017)
-            extra = {"dimension": measure, "unstated": unstated}
-            blocks.append(Block(measure, subject, ranking, examples, extra))
+            told = {"dimension": measure, "unstated": unstated}
+            blocks.append(Block(measure, subject, ranking, examples, told))
         elif measure.startswith("top_"):
             dimension = _DIMENSION[measure]
             if plan.rank_by == "salary" and dimension != "skill":

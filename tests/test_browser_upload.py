@@ -74,6 +74,7 @@ def test_an_export_goes_in_through_the_mapping_step_and_its_figures_match_the_fi
         assert f"store holds: {len(merged)} postings" in report, report
         assert str(store) not in report
         page.wait_for_function(f"document.querySelector('#store').innerText.includes('{len(merged)} postings')")
+        assert "ai_jobs_2023" in page.locator("#store").inner_text()  # the source is named by the file
         page.screenshot(path=str(SHOTS / "mapping-added.png"), full_page=True)
     finally:
         context.close()

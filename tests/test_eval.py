@@ -453,3 +453,13 @@ def test_eval_cli_prints_json(bundled_store: tuple[Path, str], capsys: pytest.Ca
 def test_eval_table_prints_misread_and_plan_accuracy(report: EvalReport) -> None:
     table = report.render()
     assert "misread" in table and "<= 0" in table and "plan accuracy" in table
+
+
+def test_every_eval_question_has_its_own_id() -> None:
+    """Expected figures are keyed by id: two questions with one id would be graded against one answer."""
+    import json
+    from collections import Counter
+
+    ids = Counter(json.loads(line)["id"] for line in (REPO / "eval" / "questions.jsonl").open(encoding="utf-8")
+                  if line.strip())  # fmt: skip
+    assert [i for i, n in ids.items() if n > 1] == []

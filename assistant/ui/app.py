@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from assistant.api import UPLOAD_SUFFIXES, CareerAssistant, preview_file
+from assistant.api import UPLOAD_SUFFIXES, CareerAssistant, preview_file, upload_name
 from assistant.config import Settings
 from assistant.errors import CareerAssistantError
 from assistant.schema import POSTING_FIELDS as FIELD_NAMES
@@ -214,19 +214,20 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
         paths = [Path(f) for f in files or []]
         if not paths:
             return "Choose one or more files first · 请先选择文件。", *store_state()
-        groups: dict[str, tuple[dict[str, str] | None, bool, list[Path]]] = {}
+        groups: dict[str, tuple[dict[str, str] | None, str | None, list[Path]]] = {}
         for path in paths:
             mapping = mappings.get(path.name)
+            # A file in no known layout is named by the source box, else by its own name (not "uploads").
             generic = previews.get(path.name, {}).get("layout") == "generic"
-            key = repr((sorted((mapping or {}).items()), generic))
-            groups.setdefault(key, (mapping, generic, []))[2].append(path)
+            board = (source.strip() or Path(upload_name(path.name)).stem) if generic else None
+            key = repr((sorted((mapping or {}).items()), board))
+            groups.setdefault(key, (mapping, board, []))[2].append(path)
         lines = []
         store = str(assistant.settings.store)
-        for mapping, generic, group in groups.values():
+        for mapping, board, group in groups.values():
             try:
-                report = assistant.add_files(group, columns=mapping or None, copy=True,
-                                             source=(source or None) if generic else None,
-                                             pay_period=period if generic and period != "month" else None)  # fmt: skip
+                report = assistant.add_files(group, columns=mapping or None, copy=True, source=board,
+                                             pay_period=period if board and period != "month" else None)  # fmt: skip
                 lines.append(upload_markdown(report, store))
             except CareerAssistantError as exc:
                 lines.append(upload_failed_markdown(str(exc), store))
@@ -303,7 +304,7 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
                                                      min_width=140) for f in FIELD_NAMES]  # fmt: skip
                             with gr.Row():
                                 source_box = gr.Textbox(label="Source name · 来源名称", elem_id="map-source",
-                                                        placeholder="e.g. MyBoard (default: the folder)",
+                                                        placeholder="e.g. MyBoard (default: the file's name)",
                                                         max_length=60)  # fmt: skip
                                 period = gr.Radio(PAY_PERIODS, value="month", label="Plain-number pay is per",
                                                   elem_id="map-period")  # fmt: skip

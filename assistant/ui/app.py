@@ -207,7 +207,7 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
         return mappings, mapping_markdown(preview, mapping)
 
     def add(files: list[str] | None, previews: dict[str, Any] | None, mappings: dict[str, dict[str, str]] | None,
-            source: str, period: str) -> tuple[Any, ...]:  # fmt: skip
+            source: str | None, period: str | None) -> tuple[Any, ...]:  # fmt: skip
         """Ingest the upload: each postings file with its mapping (files with the same mapping in one run),
         articles with the first run; the page answers from the new data at once."""
         previews, mappings = previews or {}, mappings or {}
@@ -219,18 +219,21 @@ def build_app(assistant: CareerAssistant, uploads: bool = True) -> gr.Blocks:
             mapping = mappings.get(path.name)
             # A file in no known layout is named by the source box, else by its own name (not "uploads").
             generic = previews.get(path.name, {}).get("layout") == "generic"
-            board = (source.strip() or Path(upload_name(path.name)).stem) if generic else None
+            board = ((source or "").strip() or Path(upload_name(path.name)).stem) if generic else None
             key = repr((sorted((mapping or {}).items()), board))
             groups.setdefault(key, (mapping, board, []))[2].append(path)
         lines = []
         store = str(assistant.settings.store)
         for mapping, board, group in groups.values():
+            per = period if board and period not in (None, "month") else None
             try:
-                report = assistant.add_files(group, columns=mapping or None, copy=True, source=board,
-                                             pay_period=period if board and period != "month" else None)  # fmt: skip
+                report = assistant.add_files(group, columns=mapping or None, copy=True, source=board, pay_period=per)
                 lines.append(upload_markdown(report, store))
             except CareerAssistantError as exc:
                 lines.append(upload_failed_markdown(str(exc), store))
+            except Exception as exc:  # a bug must not leave the visitor waiting for a report that never comes
+                log.exception("adding uploaded files failed")
+                lines.append(upload_failed_markdown(f"an unexpected error ({type(exc).__name__})", store))
         return "\n\n".join(lines), *store_state()
 
     def ask(question: str) -> dict[str, Any]:

@@ -300,9 +300,7 @@ class CareerAssistant:
         Raises:
             UserError: an empty question, or a filter key or value this assistant does not know.
         """
-        if not question or not question.strip():
-            raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
-        return self.chain.invoke({"question": question, "history": history, "profile": profile, "filters": filters})
+        return self.chain.invoke(_inputs(question, history, profile, filters))
 
     def stream_answer(
         self,
@@ -318,10 +316,8 @@ class CareerAssistant:
         if self.chat_model is None:
             yield self.ask(question, history, profile, filters)
             return
-        if not question or not question.strip():
-            raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
+        inputs = _inputs(question, history, profile, filters)
         gen = self._current()
-        inputs = {"question": question, "history": history, "profile": profile, "filters": filters}
         assert gen.gather is not None
         yield from self._writer().stream(gen.gather.invoke(inputs))
 
@@ -615,6 +611,13 @@ def repair_store(settings: Settings | None = None, progress: Progress | None = N
     from ingest.check import repair_store as repair
 
     return repair(settings or Settings.from_env(), progress=progress)
+
+
+def _inputs(question: str, history: History | None, profile: Any, filters: Any) -> dict[str, Any]:
+    """What the chain takes for one question; an empty question is refused before anything runs."""
+    if not question or not question.strip():
+        raise UserError("empty question: ask about skills, pay, cities or moving into AI roles")
+    return {"question": question, "history": history, "profile": profile, "filters": filters}
 
 
 def _user_turns(history: History) -> list[str]:

@@ -96,6 +96,19 @@ def test_a_mapping_reads_a_file_in_no_known_layout(assistant: Any, store: Path, 
     assert _postings(assistant) == before + 3
 
 
+def test_an_ingest_that_runs_too_long_is_stopped_and_loses_nothing(assistant: Any, store: Path,
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    from assistant.errors import RuntimeFailure
+
+    upload = tmp_path / "heron.csv"  # possibly the name of a file an earlier test added: then its bytes come back
+    upload.write_text(GOOD.replace("Heron Data", "Slow Co"), encoding="utf-8")
+    target = store / "uploads" / "heron.csv"
+    before, kept = _postings(assistant), target.read_bytes() if target.exists() else None
+    with pytest.raises(RuntimeFailure, match=r"took over 0\.5 s and was stopped; the store is as it was"):
+        assistant.add_files([upload], copy=True, timeout_s=0.5)  # the worker cannot even import in 0.5 s
+    assert (target.read_bytes() if target.exists() else None) == kept and _postings(assistant) == before
+
+
 def test_a_store_in_use_adds_nothing_and_says_why(assistant: Any, store: Path, tmp_path: Path) -> None:
     from assistant.errors import StoreLockedError
     from assistant.store import WriterLock

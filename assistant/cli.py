@@ -26,14 +26,17 @@ examples:
 """
 
 
-LLM_HELP = ("a chat model to phrase answers (numbers still checked): ollama:MODEL, MODEL@http://HOST:PORT/v1 "
-            "(OpenAI-compatible), openai:MODEL or anthropic:MODEL (default: $CAREER_ASSISTANT_LLM)")
+LLM_HELP = (
+    "a chat model to phrase answers (numbers still checked): ollama:MODEL, MODEL@http://HOST:PORT/v1 "
+    "(OpenAI-compatible), openai:MODEL or anthropic:MODEL (default: $CAREER_ASSISTANT_LLM)"
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         store=getattr(args, "store", None),
         llm=getattr(args, "llm", None),
+        chroma_url=getattr(args, "chroma_url", None),
         embedding_backend=getattr(args, "embedding_backend", None),
         embedding_model_name=getattr(args, "embedding_model_name", None),
     )
@@ -191,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--embedding-backend", choices=EMBEDDING_BACKENDS, help="how all-MiniLM-L6-v2 or a model folder runs"
         )
+        p.add_argument(
+            "--chroma-url",
+            metavar="URL",
+            help="keep the vectors on this Chroma server, http://HOST:PORT (default: $CAREER_ASSISTANT_CHROMA_URL, "
+            "or embedded in the store folder); its token, if any, in $CAREER_ASSISTANT_CHROMA_TOKEN",
+        )
 
     p = sub.add_parser(
         "ingest",
@@ -206,8 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="name of the job board for files in an unknown layout")
     p.add_argument("--scrape-date", help="YYYY-MM-DD the files were scraped (resolves 今天/昨天 dates)")
     p.add_argument("--encoding", help="text encoding of the files given (default: UTF-8 or GB18030, told apart)")
-    p.add_argument("--pay-period", choices=("month", "year", "day"),
-                   help="what pay written as plain numbers (15000; 最低月薪/最高月薪 columns) is per (default: month)")
+    p.add_argument(
+        "--pay-period",
+        choices=("month", "year", "day"),
+        help="what pay written as plain numbers (15000; 最低月薪/最高月薪 columns) is per (default: month)",
+    )
     p.add_argument("--follow-symlinks", action="store_true", help="read files through symbolic links (yours only)")
     p.add_argument("--prune", action="store_true", help="remove records of files that no longer exist")
     p.add_argument("--rebuild", action="store_true", help="start a new store instead of updating the current one")

@@ -96,7 +96,18 @@ class Settings:
     llm_timeout_s: float = 120.0
     """How long one reply from the chat model may take before the assistant's own answer is shown instead."""
 
+    chroma_url: str | None = None
+    """A Chroma server holding the store's vectors (`http://HOST:PORT`; `chroma run`, or Chroma's Python server
+    with token authentication); the postings table and the generations stay in `store`. None: the vectors are
+    embedded in `store`. See the README's "Running at scale"."""
+
+    chroma_token: str | None = None
+    """The token of a Chroma server with token authentication (set it in the environment, not on a command
+    line: `CAREER_ASSISTANT_CHROMA_TOKEN`)."""
+
     def __post_init__(self) -> None:
+        if self.chroma_url is not None and not self.chroma_url.startswith(("http://", "https://")):
+            raise UserError(f"the Chroma URL must look like http://HOST:PORT, got {self.chroma_url!r}")
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise UserError(
                 f"unknown embedding backend {self.embedding_backend!r}; expected one of {', '.join(EMBEDDING_BACKENDS)}"
@@ -150,8 +161,15 @@ class Settings:
 def _coerce(name: str, raw: str) -> Any:
     if name in ("store", "embedding_model", "model_cache"):
         return Path(raw).expanduser()
-    if name in ("embed_batch_size", "embedding_threads", "embedding_workers", "max_rows", "max_columns",
-                "max_cell_chars", "llm_max_tokens"):
+    if name in (
+        "embed_batch_size",
+        "embedding_threads",
+        "embedding_workers",
+        "max_rows",
+        "max_columns",
+        "max_cell_chars",
+        "llm_max_tokens",
+    ):
         try:
             return int(raw)
         except ValueError:

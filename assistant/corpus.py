@@ -9,7 +9,14 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.market import PostingsTable
-from assistant.store import VectorCollections, current_generation, open_generation
+from assistant.store import (
+    VectorSpace,
+    VectorView,
+    check_vectors_at,
+    current_generation,
+    manifest_segments,
+    open_generation,
+)
 
 
 class Corpus:
@@ -41,11 +48,14 @@ class Corpus:
             return self.table.con.cursor().execute(sql, params or []).fetchall()
 
     @cached_property
-    def vectors(self) -> VectorCollections:
-        model = str(self.settings.embedding_model) if self.settings.embedding_model else None
-        return VectorCollections(
-            self.generation / "chroma", self.settings.embedding_backend, model, self.settings.embedding_model_name
-        )
+    def vectors(self) -> VectorView:
+        """The generation's vector segments, embedded or on the configured Chroma server."""
+        s = self.settings
+        model = str(s.embedding_model) if s.embedding_model else None
+        space = VectorSpace(Path(s.store), s.embedding_backend, model, s.embedding_model_name, url=s.chroma_url,
+                            token=s.chroma_token)  # fmt: skip
+        check_vectors_at(self.manifest, space, Path(s.store))
+        return VectorView(space, manifest_segments(self.manifest))
 
     @cached_property
     def embedder(self) -> Any:

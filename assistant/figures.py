@@ -420,6 +420,37 @@ def passages(db: SQL, kind: str, ids: list[str] | None = None) -> list[tuple[Any
     return db.query(sql.format(where=where), list(ids))
 
 
+def live_vector_keys(db: SQL, kind: str, keys: list[str]) -> set[str]:
+    """Which of these vector record ids the generation uses (the others are dead records of older ones)."""
+    if not keys:
+        return set()
+    table = "posting_vectors" if kind == "posting" else "chunk_vectors"
+    rows = db.query(f"SELECT DISTINCT vector_key FROM {table} WHERE vector_key IN ({', '.join('?' * len(keys))})",
+                    list(keys))  # fmt: skip
+    return {r[0] for r in rows}
+
+
+def chunk_vector_keys(db: SQL, chunk_ids: list[str]) -> dict[str, str]:
+    """chunk id -> the id of its vector record."""
+    if not chunk_ids:
+        return {}
+    marks = ", ".join("?" * len(chunk_ids))
+    rows = db.query(f"SELECT chunk_id, vector_key FROM chunk_vectors WHERE chunk_id IN ({marks})", list(chunk_ids))
+    return {r[0]: r[1] for r in rows}
+
+
+def passages_of_chunk_vectors(db: SQL, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    """The chunk each vector record is, shaped like `passages`' rows (without the key). Maps key -> row."""
+    if not keys:
+        return {}
+    rows = db.query(
+        f"""SELECT v.vector_key, c.chunk_id, c.text, c.source_file, 'chunk ' || (c.position + 1), c.title, '', '', ''
+            FROM chunk_vectors v JOIN chunks c USING (chunk_id) WHERE v.vector_key IN ({", ".join("?" * len(keys))})""",
+        list(keys),
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
 def passages_of_vectors(db: SQL, keys: list[str]) -> dict[str, tuple[Any, ...]]:
     """The posting that stands for each vector record (postings sharing one have the same embedded text):
     the most recently posted, then the lowest id. Maps vector key -> a row shaped like `passages`'."""

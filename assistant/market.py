@@ -63,6 +63,8 @@ _MEMORY_LIMIT = "128MB"
 _SCAN_LIMIT = "64MB"
 #: Rows fetched per query when every posting is read (see `posting_records`).
 _PAGE_ROWS = 20_000
+#: kind -> (the table mapping its items to vector records, the item id column)
+_VECTOR_MAP = {"posting": ("posting_vectors", "posting_id"), "article": ("chunk_vectors", "chunk_id")}
 _PER_POSTING = [c for c in _ROW_COLUMNS if c not in ("file_key", "keywords", "posting_id")]
 _POSTING_FIELDS = tuple(f.name for f in fields(Posting))
 
@@ -97,6 +99,16 @@ class PostingsTable:
         self.con.execute(f"CREATE TABLE IF NOT EXISTS file_rows ({cols})")
         chunk_cols = ", ".join(f'"{name}" {kind}' for name, kind in _CHUNK_COLUMNS.items())
         self.con.execute(f"CREATE TABLE IF NOT EXISTS chunks ({chunk_cols})")
+        self.con.execute("CREATE TABLE IF NOT EXISTS posting_vectors (posting_id VARCHAR, vector_key VARCHAR)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS chunk_vectors (chunk_id VARCHAR, vector_key VARCHAR)")
+        # Every vector record the listed segments hold: live ones are mapped to a posting or chunk, dead ones
+        # are kept for readers of older generations until their segment is folded into a new one.
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS vector_records "
+            "(kind VARCHAR, vector_key VARCHAR, segment VARCHAR, live BOOLEAN)"
+        )
+        # The postings a run's file changes touch (this connection only): only they are derived again.
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS touched (posting_id VARCHAR)")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -117,6 +129,7 @@ class PostingsTable:
                 self.delete_file(file_key)
                 if n_rows:
                     self._insert(spool.paths["rows"], "file_rows", _ROW_COLUMNS)
+                self.touch_file(file_key)
                 if n_chunks:
                     self._insert(spool.paths["chunks"], "chunks", _CHUNK_COLUMNS)
             except BaseException:
@@ -126,6 +139,7 @@ class PostingsTable:
         return n_rows + n_chunks
 
     def delete_file(self, file_key: str) -> None:
+        self.touch_file(file_key)
         self.con.execute("DELETE FROM file_rows WHERE file_key = ?", [file_key])
         self.con.execute("DELETE FROM chunks WHERE file_key = ?", [file_key])
 
@@ -140,16 +154,72 @@ class PostingsTable:
                 [str(path)],
             )
 
-    def set_vector_keys(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Record which vector record each posting shares (posting id, vector key); replaces the old map."""
-        self.con.execute("CREATE OR REPLACE TABLE posting_vectors (posting_id VARCHAR, vector_key VARCHAR)")
-        with _Spool(self.path) as spool:
-            if spool.write(({"posting_id": p, "vector_key": k} for p, k in pairs), "pairs"):
-                columns = {"posting_id": "VARCHAR", "vector_key": "VARCHAR"}
-                self._insert(spool.paths["pairs"], "posting_vectors", columns)
+    def touch_file(self, file_key: str) -> None:
+        """Note the postings a file holds now as touched (before its rows go, and after new ones come)."""
+        self.con.execute("INSERT INTO touched SELECT DISTINCT posting_id FROM file_rows WHERE file_key = ?", [file_key])
 
-    def rebuild_postings(self) -> None:
-        """Derive `postings` (one row per posting id) from `file_rows`.
+    def set_vector_keys(self, pairs: Iterable[tuple[str, str]], kind: str = "posting", touched: bool = False) -> None:
+        """Record which vector record each posting (or chunk) uses: (its id, vector key).
+
+        `touched`: the pairs are for the touched postings only; the others keep theirs. Otherwise the pairs
+        replace the whole map."""
+        table, column = _VECTOR_MAP[kind]
+        if touched:
+            self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT posting_id FROM touched)")
+        else:
+            self.con.execute(f"DELETE FROM {table}")
+        with _Spool(self.path) as spool:
+            if spool.write(({column: p, "vector_key": k} for p, k in pairs), "pairs"):
+                self._insert(spool.paths["pairs"], table, {column: "VARCHAR", "vector_key": "VARCHAR"})
+
+    # -- vector records (which segment holds each, and whether this generation uses it) ----------------
+
+    def reconcile_records(self, kind: str) -> tuple[int, int, list[str]]:
+        """Mark records no posting (chunk) maps to as dead and mapped dead ones as live again.
+
+        Returns (retired, revived, keys mapped but held by no segment: the vectors to make)."""
+        table, _ = _VECTOR_MAP[kind]
+        mapped = f"(SELECT DISTINCT vector_key FROM {table})"
+        retired = self.con.execute(
+            f"UPDATE vector_records SET live = false WHERE kind = ? AND live AND vector_key NOT IN {mapped}", [kind]
+        ).fetchone()
+        revived = self.con.execute(
+            f"UPDATE vector_records SET live = true WHERE kind = ? AND NOT live AND vector_key IN {mapped}", [kind]
+        ).fetchone()
+        missing = self.con.execute(
+            f"SELECT vector_key FROM {mapped} m WHERE vector_key NOT IN "
+            "(SELECT vector_key FROM vector_records WHERE kind = ?)",
+            [kind],
+        ).fetchall()
+        return int(retired[0] if retired else 0), int(revived[0] if revived else 0), [r[0] for r in missing]
+
+    def add_records(self, kind: str, segment: str, keys: Iterable[str]) -> None:
+        """Records just written to a new segment, all live."""
+        with _Spool(self.path) as spool:
+            rows = ({"kind": kind, "vector_key": k, "segment": segment, "live": True} for k in keys)
+            if spool.write(rows, "records"):
+                columns = {"kind": "VARCHAR", "vector_key": "VARCHAR", "segment": "VARCHAR", "live": "BOOLEAN"}
+                self._insert(spool.paths["records"], "vector_records", columns)
+
+    def segment_counts(self) -> dict[str, tuple[str, int, int]]:
+        """segment -> (kind, records it holds, live ones)."""
+        rows = self.query("SELECT segment, any_value(kind), count(*), count(*) FILTER (WHERE live) "
+                          "FROM vector_records GROUP BY segment")  # fmt: skip
+        return {r[0]: (r[1], int(r[2]), int(r[3])) for r in rows}
+
+    def live_keys(self, segment: str) -> list[str]:
+        return [r[0] for r in self.query("SELECT vector_key FROM vector_records WHERE segment = ? AND live "
+                                         "ORDER BY vector_key", [segment])]  # fmt: skip
+
+    def fold_segment(self, segment: str, into: str) -> None:
+        """A segment's live records now live in `into`; its dead ones are gone with it."""
+        self.con.execute("DELETE FROM vector_records WHERE segment = ? AND NOT live", [segment])
+        self.con.execute("UPDATE vector_records SET segment = ? WHERE segment = ?", [into, segment])
+
+    def rebuild_postings(self) -> bool:
+        """Derive `postings` (one row per posting id) from `file_rows`: the touched postings only when the table
+        exists (an ingest of a few files into a large store), else all of them. Returns whether only the
+        touched ones were derived.
 
         Each posting takes its fields from its first row (by file and line) and the keywords of all its rows;
         near-duplicates share title, company and city under other ids (usually other dates). Written as
@@ -157,27 +227,40 @@ class PostingsTable:
         a store of any size derives within its memory limit.
         """
         per_posting = ", ".join(f'f."{c}"' for c in _PER_POSTING)
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TABLE postings AS
+        derive = f"""
             WITH firsts AS (
                 SELECT posting_id, arg_min(rowid, (file_key, "row")) AS first_row,
                        list_sort(list_distinct(flatten(list(keywords)))) AS keywords, count(*) AS times_listed
-                FROM file_rows GROUP BY posting_id
-            ),
-            rows AS (
-                SELECT k.posting_id, {per_posting}, k.keywords, k.times_listed
-                FROM firsts k JOIN file_rows f ON f.rowid = k.first_row
-            ),
-            near AS (
-                SELECT lower(title) AS t, coalesce(company, '') AS c, coalesce(city, '') AS ci, count(*) AS n
-                FROM rows GROUP BY ALL
+                FROM file_rows {{only}} GROUP BY posting_id
             )
-            SELECT r.*, near.n AS near_duplicates
-            FROM rows r JOIN near
-              ON lower(r.title) = near.t AND coalesce(r.company, '') = near.c AND coalesce(r.city, '') = near.ci
-            """
+            SELECT k.posting_id, {per_posting}, k.keywords, k.times_listed
+            FROM firsts k JOIN file_rows f ON f.rowid = k.first_row"""
+        group = "row(lower(title), coalesce(company, ''), coalesce(city, ''))"
+        own_group = "row(lower(postings.title), coalesce(postings.company, ''), coalesce(postings.city, ''))"
+        if not self._has("postings"):
+            self.con.execute(
+                f"""CREATE TABLE postings AS
+                    WITH rows AS ({derive.format(only="")}),
+                    near AS (SELECT {group} AS g, count(*) AS n FROM rows GROUP BY ALL)
+                    SELECT r.*, near.n AS near_duplicates FROM rows r JOIN near
+                      ON row(lower(r.title), coalesce(r.company, ''), coalesce(r.city, '')) = near.g"""
+            )
+            self.con.execute("DELETE FROM touched")
+            return False
+        ids = "(SELECT DISTINCT posting_id FROM touched)"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE near_groups AS SELECT DISTINCT {group} AS g FROM postings "
+                         f"WHERE posting_id IN {ids}")  # fmt: skip
+        self.con.execute(f"DELETE FROM postings WHERE posting_id IN {ids}")
+        self.con.execute(f"INSERT INTO postings BY NAME SELECT *, 1 AS near_duplicates FROM "
+                         f"({derive.format(only='WHERE posting_id IN ' + ids)})")  # fmt: skip
+        self.con.execute(f"INSERT INTO near_groups SELECT DISTINCT {group} FROM postings WHERE posting_id IN {ids}")
+        self.con.execute(
+            f"""UPDATE postings SET near_duplicates = near.n
+                FROM (SELECT {group} AS g, count(*) AS n FROM postings
+                      WHERE {group} IN (SELECT g FROM near_groups) GROUP BY ALL) near
+                WHERE {own_group} = near.g"""
         )
+        return True
 
     def settle(self) -> None:
         """After the table is written: what follows only scans it, so DuckDB gives back its cache."""
@@ -185,9 +268,20 @@ class PostingsTable:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def posting_records(self) -> Iterator[dict[str, Any]]:
-        """Every posting with the fields its vector is made from and the vector store keeps as metadata (in no
-        particular order: a scan, so that any number of postings streams through a bounded memory)."""
+    def posting_records(self, touched: bool = False) -> Iterator[dict[str, Any]]:
+        """Every posting (or the touched ones) with the fields its vector is made from and the vector store keeps
+        as metadata (in no particular order: a scan, so that any number of postings streams through a bounded
+        memory)."""
+        if touched:
+            cursor = self.con.execute(
+                """SELECT posting_id, summary, source, source_file, "row", city, role_family, salary_min,
+                          salary_max, posted, title, skills FROM postings
+                   WHERE posting_id IN (SELECT DISTINCT posting_id FROM touched)"""
+            )
+            names = [d[0] for d in cursor.description]
+            for values in cursor.fetchall():
+                yield dict(zip(names, values, strict=True))
+            return
         # A page of rows per query: DuckDB materialises a query's whole result for Python, outside its memory
         # limit (one query over 190k postings held ~150 MB).
         top = self.con.execute("SELECT max(rowid) FROM postings").fetchone()
@@ -209,19 +303,33 @@ class PostingsTable:
             yield dict(zip(names, values, strict=True))
 
     def consistency(self) -> dict[str, Any]:
-        """What `check` compares with the manifest and the vectors: counts, and the id sets as count + hash."""
+        """What `check` compares with the manifest and the vectors: counts, each segment's record ids as count +
+        hash, and whether every posting and chunk maps to a live record (and every live record is mapped)."""
         q = self.query
-        keys = [r[0] for r in q("SELECT DISTINCT vector_key FROM posting_vectors ORDER BY 1")]
-        chunk_ids = [r[0] for r in q("SELECT chunk_id FROM chunks ORDER BY 1")]
-        return {
+        per_segment: dict[str, list[str]] = {}
+        for segment, key in q("SELECT segment, vector_key FROM vector_records ORDER BY segment, vector_key"):
+            per_segment.setdefault(segment, []).append(key)
+        out: dict[str, Any] = {
             "postings": q("SELECT count(*) FROM postings")[0][0],
-            "chunks": len(chunk_ids),
+            "chunks": q("SELECT count(*) FROM chunks")[0][0],
             "unmapped": q(
                 "SELECT count(*) FROM postings WHERE posting_id NOT IN (SELECT posting_id FROM posting_vectors)"
-            )[0][0],
-            "posting_vectors": id_digest(keys),
-            "chunk_vectors": id_digest(chunk_ids),
+            )[0][0]
+            + q("SELECT count(*) FROM chunks WHERE chunk_id NOT IN (SELECT chunk_id FROM chunk_vectors)")[0][0],
+            "segments": {name: id_digest(keys) for name, keys in per_segment.items()},
+            "live": {
+                kind: q("SELECT count(*) FROM vector_records WHERE kind = ? AND live", [kind])[0][0]
+                for kind in _VECTOR_MAP
+            },  # fmt: skip
         }
+        for kind, (table, _) in _VECTOR_MAP.items():
+            out[f"{kind}_without_record"] = q(
+                f"SELECT count(DISTINCT vector_key) FROM {table} WHERE vector_key NOT IN "
+                "(SELECT vector_key FROM vector_records WHERE kind = ? AND live)", [kind])[0][0]  # fmt: skip
+            out[f"{kind}_records_unmapped"] = q(
+                f"SELECT count(*) FROM vector_records WHERE kind = ? AND live AND vector_key NOT IN "
+                f"(SELECT vector_key FROM {table})", [kind])[0][0]  # fmt: skip
+        return out
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()

@@ -310,8 +310,10 @@ def _answers(item: Evidence, question: str) -> float:
 def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> float:
     import numpy as np
 
-    got = retriever.corpus.vectors.articles.get(ids=[e.record_id for e in found], include=["embeddings"])
-    matrix = np.asarray(got["embeddings"], dtype=np.float32)
+    corpus = retriever.corpus
+    keys = fig.chunk_vector_keys(corpus, [e.record_id for e in found])
+    stored = corpus.vectors.vectors("article", list(keys.values()))
+    matrix = np.asarray(list(stored.values()), dtype=np.float32)
     return float((matrix @ np.asarray(vector, dtype=np.float32)).max()) if len(matrix) else 0.0
 
 

@@ -244,22 +244,15 @@ def _chroma_where(filters: Filters | None) -> dict[str, Any] | None:
 
 
 def _dense(corpus: Any, vector: np.ndarray, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
-    collection = corpus.vectors.articles if kind == "article" else corpus.vectors.postings
     where = _chroma_where(filters) if kind == "posting" else None
-    total = collection.count()
-    if not total:
-        return []
-    got = collection.query(query_embeddings=[vector], n_results=min(limit, total), where=where,
-                           include=["distances"])  # fmt: skip
-    ids, distances = got["ids"][0], got["distances"][0]
-    if kind == "article":
-        texts = {row[0]: row for row in fig.passages(corpus, kind, list(ids))}
-    else:  # a posting record is shared by the postings with its text: one of them stands for it
-        texts = fig.passages_of_vectors(corpus, list(ids))
+    hits = corpus.vectors.search(kind, vector, limit, where, keep=lambda keys: fig.live_vector_keys(corpus, kind, keys))
+    keys = [key for key, _ in hits]
+    # a posting record is shared by the postings with its text: one of them stands for it
+    texts = fig.passages_of_chunk_vectors(corpus, keys) if kind == "article" else fig.passages_of_vectors(corpus, keys)
     out = []
-    for rid, dist in zip(ids, distances, strict=True):
-        if rid in texts:  # a vector always has its row (one generation); skip rather than fail if not
-            item_id, text, source_file, locator, title, *_ = texts[rid]
+    for key, dist in hits:
+        if key in texts:  # a live record always has its row (one generation); skip rather than fail if not
+            item_id, text, source_file, locator, title, *_ = texts[key]
             out.append(Evidence(kind, item_id, text, source_file, locator, title, 1.0 - float(dist)))
     return out
 
@@ -417,7 +410,7 @@ _SMALL_WORDS = frozenset("a an and as at but by for from in into of on or the to
 
 def _is_heading(piece: str) -> bool:
     words = piece.split()
-    if piece[-1] not in ".!?。！？\"”’)" and len(words) <= 12:
+    if piece[-1] not in '.!?。！？"”’)' and len(words) <= 12:
         return True
     capitalised = sum(1 for w in words if w[:1].isupper() or w.lower() in _SMALL_WORDS)
     return len(words) <= 8 and capitalised >= 0.8 * len(words)

@@ -19,11 +19,15 @@ import errno
 import fcntl
 import json
 import logging
+import math
 import os
+import secrets
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from assistant.config import Settings
 from assistant.errors import (
+    CareerAssistantError,
     RuntimeFailure,
     StoreLockedError,
     StoreMismatchError,
@@ -44,9 +49,9 @@ from assistant.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: one posting vector per (board, embedded text), mapped in `posting_vectors`
-POSTINGS = "postings"
-ARTICLES = "article_chunks"
+#: 2: one posting vector per (board, embedded text), mapped in `posting_vectors`; 3: vectors in segments shared
+#: by generations (`vector_records`), chunks mapped in `chunk_vectors`
+SCHEMA_VERSION = 3
 _GEN_PREFIX = "gen-"
 _STAGING_PREFIX = ".staging-"
 
@@ -233,8 +238,10 @@ class StoreWriter:
         rebuild: bool = False,
         model_version: str | None = None,
         rebuild_on_model_change: Callable[[dict[str, Any]], bool] | None = None,
+        space: VectorSpace | None = None,
     ) -> None:
         self.root = root
+        self.space = space
         self.model_id = model_id
         self.model_version = model_version
         self.rebuild = rebuild
@@ -245,6 +252,8 @@ class StoreWriter:
         self.staging: Path | None = None
         self.base: Path | None = None
         self.base_manifest: dict[str, Any] | None = None
+        #: The number the staged generation will have (the writer holds the lock, so no other run takes it).
+        self.number = 0
 
     def __enter__(self) -> StoreWriter:
         if self.root.exists() and not self.root.is_dir():
@@ -263,6 +272,10 @@ class StoreWriter:
                             raise
                         self.rebuild = True
                         self.replaced_model = _what_built(self.base_manifest, self.model_id, self.model_version)
+                if not self.rebuild and self.space is not None:
+                    check_vectors_at(self.base_manifest, self.space, self.root)
+            self.number = 1 + max((_gen_number(p) for p in self.root.glob(_GEN_PREFIX + "*")), default=0)
+            self.drop_unlisted_segments()
         except BaseException:
             self.lock.__exit__()
             raise
@@ -275,22 +288,39 @@ class StoreWriter:
             staging.mkdir()
             self.staging = staging  # from here on, a failure (a full disk while copying) removes it
             if self.base is not None and not self.rebuild:
-                # Only the postings table is copied. Chroma writes to its files even when it is only
-                # read (a row per open, the index on queries), so a byte copy of a live Chroma folder
-                # can be torn; the new collections are filled through the API instead.
+                # Only the postings table is copied: the vectors live in segments that generations share
+                # (a run adds a segment of its own and never writes one a generation lists).
                 shutil.copy2(self.base / "postings.duckdb", staging / "postings.duckdb")
         return self.staging
+
+    @property
+    def base_segments(self) -> list[Segment]:
+        """The segments the live generation lists (none when this run rebuilds)."""
+        return [] if self.rebuild or not self.base_manifest else manifest_segments(self.base_manifest)
+
+    def drop_unlisted_segments(self) -> None:
+        """Remove the vector segments no generation on disk lists: a killed run's, and folded ones."""
+        if self.space is None:
+            return
+        listed: set[str] = set()
+        for gen in self.root.glob(_GEN_PREFIX + "*"):
+            with contextlib.suppress(RuntimeFailure):
+                listed |= {s.name for s in manifest_segments(read_manifest(gen))}
+        for name in sorted(self.space.names() - listed):
+            log.info("removing vector segment %s, which no generation lists", name)
+            self.space.drop(name)
 
     def commit(self, manifest: dict[str, Any]) -> Path:
         """Write the manifest, make the staged generation live, and drop generations nobody needs."""
         staging = self.stage()
         manifest = {**manifest, "schema_version": SCHEMA_VERSION, "embedding_model": self.model_id}
+        if self.space is not None:
+            manifest["vectors"] = {"mode": self.space.mode, "store_id": self.space.prefix[3:-1] or None}
         if self.model_version:
             manifest["embedding_model_version"] = self.model_version
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         _fsync_tree(staging)
-        number = 1 + max((_gen_number(p) for p in self.root.glob(_GEN_PREFIX + "*")), default=0)
-        gen = self.root / f"{_GEN_PREFIX}{number:06d}"
+        gen = self.root / f"{_GEN_PREFIX}{self.number:06d}"
         os.rename(staging, gen)
         self.staging = None
         pointer_tmp = self.root / "CURRENT.tmp"
@@ -300,6 +330,8 @@ class StoreWriter:
         os.replace(pointer_tmp, self.root / "CURRENT")  # the one atomic step that publishes the run
         _fsync_dir(self.root)
         self._drop_old_generations(keep={gen.name, self.base.name if self.base else ""})
+        with contextlib.suppress(Exception):  # the run is published; a segment left behind goes next time
+            self.drop_unlisted_segments()
         return gen
 
     def __exit__(self, *exc: object) -> None:
@@ -341,6 +373,20 @@ def _gen_number(path: Path) -> int:
         return 0
 
 
+def check_vectors_at(manifest: dict[str, Any], space: VectorSpace, root: Path) -> None:
+    """Refuse to read or extend a store's vectors in the other mode (embedded or on a server)."""
+    built = (manifest.get("vectors") or {}).get("mode", "embedded")
+    if built != space.mode:
+        where = "on a Chroma server" if built == "server" else f"in {root / _SEGMENTS_DIR}"
+        fix = (
+            "pass its --chroma-url (or CAREER_ASSISTANT_CHROMA_URL)" if built == "server" else "leave out --chroma-url"
+        )
+        raise StoreMismatchError(
+            f"store {root} keeps its vectors {where}, but {space.mode} mode is configured. Hint: {fix}, or rebuild "
+            "it in this mode with `career-assistant ingest --rebuild ...`."
+        )
+
+
 def open_generation(root: Path, model_id: str, model_version: str | None = None) -> tuple[Path, dict[str, Any]]:
     """The live generation and its manifest, checked against the configured model (read side)."""
     if not root.is_dir():
@@ -355,110 +401,316 @@ def open_generation(root: Path, model_id: str, model_version: str | None = None)
     return gen, manifest
 
 
-# -- Chroma ------------------------------------------------------------------------------------------
+# -- Chroma: segments -----------------------------------------------------------------------------
+
+KINDS = ("posting", "article")
+_SEGMENT_PREFIX = {"posting": "p", "article": "a"}
+_SEGMENTS_DIR = "vectors"
+_STORE_ID = "STORE_ID"
 
 
-class VectorCollections:
-    """The two Chroma collections of one generation (postings, article chunks).
+@dataclass(frozen=True)
+class Segment:
+    """One immutable set of vectors of one kind (postings or article chunks).
 
-    They hold vectors, their ids and the few metadata fields that filters and re-runs use; the texts
-    live in the postings table and are read from it by id (storing them twice made writes 3x slower).
-    Distances are cosine: 0 is identical, lower is closer.
+    A generation lists the segments it reads; an ingest adds a new segment with the records it embeds and
+    never writes into a segment an earlier generation lists, so readers of the live generation are never
+    disturbed. Records a generation no longer uses stay in their segment, dead, until the segment is folded
+    into a new one; readers skip them (`live` of `records` are in use).
+    """
+
+    name: str
+    kind: str
+    records: int
+    live: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "records": self.records, "live": self.live}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Segment:
+        return cls(str(raw["name"]), str(raw["kind"]), int(raw["records"]), int(raw["live"]))
+
+
+def new_segment_name(kind: str, generation: int) -> str:
+    """A name no other run uses: the kind's letter, the generation it is made for, and a random tag."""
+    return f"{_SEGMENT_PREFIX[kind]}{generation:06d}-{secrets.token_hex(3)}"
+
+
+def manifest_segments(manifest: dict[str, Any]) -> list[Segment]:
+    return [Segment.from_dict(raw) for raw in manifest.get("segments", [])]
+
+
+def store_id(root: Path, create: bool = False) -> str:
+    """The store's own id, which names its collections on a Chroma server (several stores can share one)."""
+    path = root / _STORE_ID
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if not create:
+            raise StoreMissingError(f"{root} holds no built store yet (no {_STORE_ID}).") from None
+    tmp = root / f"{_STORE_ID}.{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.write_text(secrets.token_hex(6) + "\n", encoding="ascii")
+    with contextlib.suppress(FileExistsError):  # two first runs at once: the first link wins, both read it
+        os.link(tmp, path)
+    tmp.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
+class VectorSpace:
+    """Where a store's vector segments live, and every Chroma call the project makes.
+
+    Embedded (no `url`): each segment is a Chroma folder of its own under `<store>/vectors/`. Server: each
+    segment is a collection named `ca-<store id>-<segment>` on a Chroma server (`chroma run`, or Chroma's
+    Python server with token authentication), reached with `chromadb.HttpClient`. Both behave the same:
+    a segment is written once, by the run that makes it, and then only read.
     """
 
     def __init__(
         self,
-        chroma_dir: Path,
+        root: Path,
         backend: str,
         model: str | None = None,
         model_name: str | None = None,
-        existing: bool = False,
+        url: str | None = None,
+        token: str | None = None,
+        create: bool = False,
     ) -> None:
-        """Open (or create) the collections; `existing` only opens them, and fails if either is missing."""
-        self.client = chromadb.PersistentClient(
-            path=str(chroma_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
-        ef: Any = ProjectEmbeddingFunction(backend=backend, model=model, model_name=model_name)
-        if existing:
-            self.postings = self.client.get_collection(POSTINGS, embedding_function=ef)
-            self.articles = self.client.get_collection(ARTICLES, embedding_function=ef)
+        self.root = root
+        self.url = url
+        self.ef: Any = ProjectEmbeddingFunction(backend=backend, model=model, model_name=model_name)
+        self._embedded: dict[str, Any] = {}  # segment name -> its PersistentClient (Chroma counts their users)
+        self.client: Any = None
+        self.prefix = ""
+        if url:
+            self.prefix = f"ca-{store_id(root, create=create)}-"
+            self.client = http_client(url, token)
+
+    @property
+    def mode(self) -> str:
+        return "server" if self.url else "embedded"
+
+    def where(self) -> str:
+        return f"the Chroma server at {self.url}" if self.url else str(self.root / _SEGMENTS_DIR)
+
+    def _collection(self, name: str, create: bool) -> Any:
+        config: Any = {"hnsw": {"space": "cosine"}}
+        try:
+            if self.url:
+                if create:
+                    return self.client.get_or_create_collection(self.prefix + name, embedding_function=self.ef,
+                                                                configuration=config)  # fmt: skip
+                return self.client.get_collection(self.prefix + name, embedding_function=self.ef)
+            path = self.root / _SEGMENTS_DIR / name
+            if not create and not path.is_dir():
+                raise RuntimeFailure(f"vector segment {name} is missing from {self.where()}")
+            client = self._embedded.get(name)
+            if client is None:
+                client = self._embedded[name] = chromadb.PersistentClient(
+                    path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+                )
+            if create:
+                return client.get_or_create_collection("vectors", embedding_function=self.ef, configuration=config)
+            return client.get_collection("vectors", embedding_function=self.ef)
+        except CareerAssistantError:
+            raise
+        except Exception as exc:  # chromadb raises NotFoundError, ValueError, InternalError...
+            raise RuntimeFailure(f"vector segment {name} cannot be opened in {self.where()}: {exc}") from exc
+
+    def create(self, name: str) -> Any:
+        """A new, empty segment (the writer's)."""
+        return self._collection(name, create=True)
+
+    def open(self, name: str) -> Any:
+        """An existing segment; a missing one is a RuntimeFailure naming it."""
+        return self._collection(name, create=False)
+
+    def names(self) -> set[str]:
+        """The segments that physically exist for this store (listed or not by a generation)."""
+        if self.url:
+            return {c.name[len(self.prefix) :] for c in _all_collections(self.client) if c.name.startswith(self.prefix)}
+        folder = self.root / _SEGMENTS_DIR
+        return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+
+    def drop(self, name: str) -> None:
+        """Remove a segment no generation lists (left by a killed run, or folded into a newer one)."""
+        if self.url:
+            with contextlib.suppress(Exception):
+                self.client.delete_collection(self.prefix + name)
             return
-        self.postings = self.client.get_or_create_collection(
-            POSTINGS, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
-        )
-        self.articles = self.client.get_or_create_collection(
-            ARTICLES, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}}
-        )
+        client = self._embedded.pop(name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        shutil.rmtree(self.root / _SEGMENTS_DIR / name, ignore_errors=True)
+
+    def batch(self) -> int:
+        if self.url:
+            return int(self.client.get_max_batch_size())
+        return 5000
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()  # type: ignore[attr-defined]  # PersistentClient has it; ClientAPI does not say
+        for client in self._embedded.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        self._embedded.clear()
 
-    def existing(self, collection: Any) -> dict[str, str]:
-        """id -> sha of the embedded text, for every record in a collection."""
-        out: dict[str, str] = {}
-        offset, page = 0, 5000
-        while True:
-            got = collection.get(include=["metadatas"], limit=page, offset=offset)
-            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                out[rid] = str((meta or {}).get("text_sha", ""))
-            if len(got["ids"]) < page:
-                return out
-            offset += page
+    # -- records ------------------------------------------------------------------------------------
 
-    def vectors_by_id(self, collection: Any, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of these record ids (those that exist), looked up by id."""
-        out: dict[str, np.ndarray] = {}
-        size = self.client.get_max_batch_size()
-        for start in range(0, len(ids), size):
-            got = collection.get(ids=list(ids[start : start + size]), include=["embeddings"])
-            out.update(
-                (rid, np.asarray(emb, dtype=np.float32)) for rid, emb in zip(got["ids"], got["embeddings"], strict=True)
-            )
-        return out
-
-    def vectors_by_text_sha(self, collection: Any, shas: set[str]) -> dict[str, np.ndarray]:
-        """Stored vectors of the texts with these hashes (the embedding cache of a re-run)."""
-        if not shas:
-            return {}
-        out: dict[str, np.ndarray] = {}
-        offset, page = 0, 5000
-        while True:
-            got = collection.get(include=["embeddings", "metadatas"], limit=page, offset=offset)
-            for emb, meta in zip(got["embeddings"], got["metadatas"] or [], strict=False):
-                sha = str((meta or {}).get("text_sha", ""))
-                if sha in shas and sha not in out:
-                    out[sha] = np.asarray(emb, dtype=np.float32)
-            if len(got["ids"]) < page:
-                return out
-            offset += page
-
-    def upsert(
-        self,
-        collection: Any,
-        ids: Sequence[str],
-        embeddings: np.ndarray,
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None:
-        size = self.client.get_max_batch_size()
+    def add(self, collection: Any, ids: Sequence[str], embeddings: np.ndarray,
+            metadatas: Sequence[dict[str, Any]]) -> None:  # fmt: skip
+        size = self.batch()
         for start in range(0, len(ids), size):
             end = start + size
             try:
-                collection.upsert(
-                    ids=list(ids[start:end]),
-                    embeddings=embeddings[start:end],
-                    metadatas=[_flat(m) for m in metadatas[start:end]],
-                )
+                collection.upsert(ids=list(ids[start:end]), embeddings=embeddings[start:end],
+                                  metadatas=[_flat(m) for m in metadatas[start:end]])  # fmt: skip
             except Exception as exc:  # chromadb raises several unrelated types; add what to do
-                raise RuntimeFailure(f"writing to the vector store failed: {exc}") from exc
+                raise RuntimeFailure(f"writing to the vector store ({self.where()}) failed: {exc}") from exc
 
-    def delete(self, collection: Any, ids: Sequence[str]) -> None:
-        size = self.client.get_max_batch_size()
+    def get(self, collection: Any, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """The records with these ids that exist: (ids, vectors, metadata), looked up by id."""
+        out_ids: list[str] = []
+        vectors: list[Any] = []
+        metas: list[dict[str, Any]] = []
+        size = self.batch()
         for start in range(0, len(ids), size):
-            collection.delete(ids=list(ids[start : start + size]))
+            got = collection.get(ids=list(ids[start : start + size]), include=["embeddings", "metadatas"])
+            out_ids += got["ids"]
+            vectors += list(got["embeddings"])
+            metas += [dict(m or {}) for m in (got["metadatas"] or [{}] * len(got["ids"]))]
+        array = np.asarray(vectors, dtype=np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
+        return out_ids, array, metas
 
-    def count(self) -> tuple[int, int]:
-        return self.postings.count(), self.articles.count()
+    def ids(self, collection: Any) -> list[str]:
+        """Every record id in a segment (a scan; `check` uses it)."""
+        out: list[str] = []
+        offset, page = 0, 5000
+        while True:
+            got = collection.get(include=[], limit=page, offset=offset)
+            out += got["ids"]
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+
+def http_client(url: str, token: str | None) -> Any:
+    """A client of the Chroma server at `url` (http://HOST:PORT), with Chroma's token if one is given.
+
+    Raises:
+        RuntimeFailure: the server does not answer, or refuses the token.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"the Chroma URL must look like http://HOST:PORT, got {url!r}")
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if token:
+        settings = ChromaSettings(
+            anonymized_telemetry=False,
+            chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+            chroma_client_auth_credentials=token,
+        )
+    try:
+        client = chromadb.HttpClient(host=parts.hostname, port=parts.port or (443 if parts.scheme == "https" else 80),
+                                     ssl=parts.scheme == "https", settings=settings)  # fmt: skip
+        client.heartbeat()
+        client.list_collections(limit=1)  # a server with authentication refuses a missing or wrong token here
+    except Exception as exc:
+        text = str(exc) or type(exc).__name__
+        if "forbidden" in text.lower() or "unauthorized" in text.lower() or "auth" in type(exc).__name__.lower():
+            raise RuntimeFailure(f"the Chroma server at {url} refused the token ({text}). Hint: set "
+                                 "CAREER_ASSISTANT_CHROMA_TOKEN to the server's token.") from None  # fmt: skip
+        hint = "start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`) or correct --chroma-url"
+        raise RuntimeFailure(f"cannot reach the Chroma server at {url} ({text[:200]}). Hint: {hint}.") from None
+    return client
+
+
+def _all_collections(client: Any) -> list[Any]:
+    out: list[Any] = []
+    offset, page = 0, 100
+    while True:
+        got = list(client.list_collections(limit=page, offset=offset))
+        out += got
+        if len(got) < page:
+            return out
+        offset += page
+
+
+class VectorView:
+    """The segments one generation reads, searched as one: nearest live records first."""
+
+    def __init__(self, space: VectorSpace, segments: Sequence[Segment]) -> None:
+        self.space = space
+        self.segments = list(segments)
+        self._open: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def collection(self, segment: Segment) -> Any:
+        with self._lock:
+            if segment.name not in self._open:
+                self._open[segment.name] = self.space.open(segment.name)
+            return self._open[segment.name]
+
+    def of(self, kind: str) -> list[Segment]:
+        return [s for s in self.segments if s.kind == kind]
+
+    def count(self, kind: str) -> int:
+        return sum(s.live for s in self.of(kind))
+
+    def search(
+        self,
+        kind: str,
+        vector: Any,
+        limit: int,
+        where: dict[str, Any] | None,
+        keep: Callable[[list[str]], set[str]],
+    ) -> list[tuple[str, float]]:
+        """The `limit` nearest live records of a kind, as (id, cosine distance), nearest first.
+
+        Each segment is asked for more than `limit` by its share of dead records (`keep` says which of the ids
+        found are live in this generation), and again with twice as many while dead ones crowd out live.
+        """
+        found: list[tuple[str, float]] = []
+        for segment in self.of(kind):
+            if not segment.records or not segment.live:
+                continue
+            collection = self.collection(segment)
+            want = min(
+                segment.records,
+                math.ceil(limit * segment.records / segment.live) + (segment.records > segment.live) * 8,
+            )
+            while True:
+                got = collection.query(query_embeddings=[vector], n_results=want, where=where, include=["distances"])
+                ids, distances = got["ids"][0], got["distances"][0]
+                live = keep(list(ids))
+                hits = [(rid, float(d)) for rid, d in zip(ids, distances, strict=True) if rid in live]
+                if len(hits) >= limit or len(ids) < want or want >= segment.records:
+                    break
+                want = min(segment.records, want * 2)
+            found += hits[:limit]
+        found.sort(key=lambda hit: hit[1])
+        return found[:limit]
+
+    def ids(self, kind: str) -> list[str]:
+        """Every record id the kind's segments hold, dead ones included (a scan)."""
+        return [rid for segment in self.of(kind) for rid in self.space.ids(self.collection(segment))]
+
+    def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these live record ids, looked up by id in the kind's segments."""
+        out: dict[str, np.ndarray] = {}
+        for segment in self.of(kind):
+            todo = [rid for rid in ids if rid not in out]
+            if not todo:
+                break
+            got_ids, vectors, _ = self.space.get(self.collection(segment), todo)
+            out.update(zip(got_ids, vectors, strict=True))
+        return out
+
+    def close(self) -> None:
+        self._open.clear()
+        self.space.close()
 
 
 # hnswlib's header.bin as Chroma writes it (little-endian): version, offset of level 0, capacity, element count,

@@ -63,8 +63,10 @@ def chunk_article(article: Article) -> list[Chunk]:
             pieces.extend(_split_sentences(paragraph))
     merged: list[str] = []
     for piece in pieces:
-        if merged and (len(merged[-1]) < MIN_CHUNK_CHARS or len(piece) < MIN_CHUNK_CHARS // 2) and (
-            len(merged[-1]) + len(piece) + 1 <= MAX_CHUNK_CHARS
+        if (
+            merged
+            and (len(merged[-1]) < MIN_CHUNK_CHARS or len(piece) < MIN_CHUNK_CHARS // 2)
+            and (len(merged[-1]) + len(piece) + 1 <= MAX_CHUNK_CHARS)
         ):
             merged[-1] = f"{merged[-1]}\n{piece}"
         else:

@@ -59,7 +59,13 @@ def check_store(settings: Settings) -> CheckResult:
     """Check the live generation of `settings.store` (see the module docstring); never changes the store."""
     from assistant.embeddings import model_identity
     from assistant.market import PostingsTable
-    from assistant.store import check_compatible, current_generation, index_file_problems, read_manifest
+    from assistant.store import (
+        check_compatible,
+        current_generation,
+        index_file_problems,
+        manifest_segments,
+        read_manifest,
+    )
 
     root = settings.store
     result = CheckResult(store=str(root))
@@ -83,6 +89,13 @@ def check_store(settings: Settings) -> CheckResult:
         result.notes.append(f"made with {identity.model_id} ({identity.version}), the configured model")
     except CareerAssistantError as exc:
         result.problems.append(str(exc))
+    built_at = (manifest.get("vectors") or {}).get("mode", "embedded")
+    if built_at != ("server" if settings.chroma_url else "embedded"):
+        result.problems.append(
+            f"the store keeps its vectors {'on a Chroma server' if built_at == 'server' else 'embedded'}"
+            f"; {'pass its --chroma-url' if built_at == 'server' else 'leave out --chroma-url'}"
+        )
+        return result
     try:
         with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
             held = table.consistency()
@@ -92,27 +105,49 @@ def check_store(settings: Settings) -> CheckResult:
     _compare(result, "postings in the table", held["postings"], counts.get("postings"))
     _compare(result, "article chunks in the table", held["chunks"], counts.get("chunks"))
     if held["unmapped"]:
-        result.problems.append(f"{held['unmapped']:,} postings have no vector record")
-    for problem in index_file_problems(gen / "chroma"):
-        result.problems.append(f"the vector index is damaged: {problem}")
-    vectors = _read_vectors(gen / "chroma", settings)
+        result.problems.append(f"{held['unmapped']:,} postings or chunks have no vector record")
+    for kind, label in (("posting", "postings"), ("article", "article chunks")):
+        if held[f"{kind}_without_record"]:
+            result.problems.append(f"{held[f'{kind}_without_record']:,} {label}' vector records are in no segment")
+        if held[f"{kind}_records_unmapped"]:
+            result.problems.append(f"{held[f'{kind}_records_unmapped']:,} live {kind} records belong to nothing")
+    segments = manifest_segments(manifest)
+    listed = {s.name for s in segments}
+    for name in sorted(set(held["segments"]) - listed):
+        result.problems.append(f"the table lists records in segment {name}, which the manifest does not list")
+    if (manifest.get("vectors") or {}).get("mode", "embedded") == "embedded":
+        for segment in segments:
+            for problem in index_file_problems(root / "vectors" / segment.name):
+                result.problems.append(f"the vector index of segment {segment.name} is damaged: {problem}")
+    vectors = _read_vectors([s.name for s in segments], settings)
     if "error" in vectors:
         result.problems.append(f"the vector index cannot be read: {vectors['error']}")
     else:
-        for name, expected in (("postings", held["posting_vectors"]), ("articles", held["chunk_vectors"])):
-            got = vectors[name]
-            if [got["count"], got["digest"]] != list(expected):
-                result.problems.append(
-                    f"the {name} vectors ({got['count']:,}) are not the table's ({expected[0]:,}): ids differ"
-                )
+        for segment in segments:
+            got = vectors["segments"].get(segment.name, {})
+            expected = held["segments"].get(segment.name, (0, ""))
+            if "error" in got:
+                result.problems.append(f"vector segment {segment.name} cannot be read: {got['error']}")
+            elif segment.records != expected[0]:
+                result.problems.append(f"vector segment {segment.name}: the manifest says {segment.records:,} "
+                                       f"records, the table lists {expected[0]:,}")  # fmt: skip
+            elif [got["count"], got["digest"]] != list(expected):
+                result.problems.append(f"vector segment {segment.name} holds {got['count']:,} records, the table "
+                                       f"lists {expected[0]:,}: ids differ")  # fmt: skip
             elif not got["finds_itself"]:
-                result.problems.append(f"the {name} vector index does not find a stored vector by itself")
-            else:
-                result.notes.append(f"{got['count']:,} {name} vectors match the table and answer a query")
+                result.problems.append(f"the vector index of segment {segment.name} does not find a stored vector "
+                                       "by itself")  # fmt: skip
+        if not any(p.startswith(("vector segment", "the vector index")) for p in result.problems):
+            for kind, label in (("posting", "postings"), ("article", "articles")):
+                mine = [s for s in segments if s.kind == kind]
+                result.notes.append(
+                    f"{held['live'][kind]:,} live {label} vectors in {len(mine)} segment(s) "
+                    f"({sum(s.records for s in mine):,} records) match the table and answer a query"
+                )
         dimension = manifest.get("dimension")
         if dimension and vectors.get("dimension") not in (None, dimension):
             result.problems.append(f"vectors have {vectors['dimension']} dimensions, the manifest says {dimension}")
-    _compare(result, "posting vector records", held["posting_vectors"][0], counts.get("posting_vectors"))
+    _compare(result, "posting vector records", held["live"]["posting"], counts.get("posting_vectors"))
     _note_files(result, manifest)
     return result
 
@@ -147,13 +182,15 @@ def _note_files(result: CheckResult, manifest: dict[str, Any]) -> None:
                             "`ingest` them again to update")  # fmt: skip
 
 
-def _read_vectors(chroma_dir: Path, settings: Settings) -> dict[str, Any]:
-    from ingest.pipeline import model_args
+def _read_vectors(segments: list[str], settings: Settings) -> dict[str, Any]:
+    """Each segment's ids and self-queries, read by a separate process (a damaged index must not take `check`
+    down); it reads the same settings (the store, the model, the Chroma server) from its environment."""
+    import os
 
-    backend, folder, name = model_args(settings)
-    command = [sys.executable, "-m", "ingest.check", str(chroma_dir), backend, folder or "", name]
+    command = [sys.executable, "-m", "ingest.check", json.dumps(segments)]
+    env = {**os.environ, **settings.environ()}
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=VECTOR_CHECK_TIMEOUT_S,
+        run = subprocess.run(command, capture_output=True, text=True, timeout=VECTOR_CHECK_TIMEOUT_S, env=env,
                              cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"error": f"reading it did not finish in {VECTOR_CHECK_TIMEOUT_S} s"}
@@ -166,22 +203,29 @@ def _read_vectors(chroma_dir: Path, settings: Settings) -> dict[str, Any]:
         return {"error": f"the reading process said {run.stdout[-300:]!r}"}
 
 
-def _vector_summary(chroma_dir: Path, backend: str, folder: str | None, name: str) -> dict[str, Any]:
-    """Run in the separate process: each collection's ids (count and digest), and one query answered."""
+def _vector_summary(settings: Settings, segments: list[str]) -> dict[str, Any]:
+    """Run in the separate process: each segment's ids (count and digest), and stored vectors queried back."""
     import numpy as np
 
     from assistant.market import id_digest
-    from assistant.store import VectorCollections
+    from ingest.pipeline import vector_space
 
-    if not chroma_dir.is_dir():
-        return {"error": f"{chroma_dir.name}/ is missing"}
-    vectors = VectorCollections(chroma_dir, backend, folder, name, existing=True)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"segments": {}}
     try:
-        for label, collection in (("postings", vectors.postings), ("articles", vectors.articles)):
-            ids = list(vectors.existing(collection))
+        space = vector_space(settings)
+    except CareerAssistantError as exc:
+        return {"error": str(exc)}
+    try:
+        for name in segments:
+            try:
+                collection = space.open(name)
+                ids = space.ids(collection)
+            except Exception as exc:  # a missing or unreadable segment is named, the others still checked
+                out["segments"][name] = {"error": str(exc)[:300]}
+                continue
             entry: dict[str, Any] = {"count": len(ids), "digest": id_digest(ids)[1], "finds_itself": True}
             if ids:  # a few stored vectors spread over the ids, each must be its own nearest neighbour
+                ids.sort()
                 sample = sorted({ids[i * (len(ids) - 1) // (SELF_QUERIES - 1)] for i in range(SELF_QUERIES)})
                 got = collection.get(ids=sample, include=["embeddings"])
                 stored: Any = np.asarray(got["embeddings"], dtype=np.float32)
@@ -189,9 +233,9 @@ def _vector_summary(chroma_dir: Path, backend: str, folder: str | None, name: st
                 hit = collection.query(query_embeddings=stored, n_results=1, include=["distances"])
                 nearest = [float(d[0]) if d else 1.0 for d in hit["distances"] or [[]]]
                 entry["finds_itself"] = len(nearest) == len(sample) and max(nearest) < 1e-3
-            out[label] = entry
+            out["segments"][name] = entry
     finally:
-        vectors.close()
+        space.close()
     return out
 
 
@@ -232,12 +276,9 @@ def repair_store(settings: Settings, progress: Callable[[str], None] | None = No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the vector half of `career-assistant check` (a separate process)")
-    parser.add_argument("chroma_dir")
-    parser.add_argument("backend")
-    parser.add_argument("folder")
-    parser.add_argument("model_name")
+    parser.add_argument("segments", help="the segment names, as a JSON list")
     args = parser.parse_args(argv)
-    summary = _vector_summary(Path(args.chroma_dir), args.backend, args.folder or None, args.model_name)
+    summary = _vector_summary(Settings.from_env(), json.loads(args.segments))
     print(json.dumps(summary))
     return 0
 

@@ -40,9 +40,7 @@ _DAYS_BACK = {
     "前天": 2,
 }
 _NAMED = re.compile(rf"^({'|'.join(sorted(_DAYS_BACK, key=len, reverse=True))}){_TIME}$")
-_AGO = re.compile(
-    r"^(\d+)\s*(分钟|分|小时|个小时|天|日|周|星期|minutes?|mins?|hours?|hrs?|days?|weeks?)\s*(前|ago)$"
-)
+_AGO = re.compile(r"^(\d+)\s*(分钟|分|小时|个小时|天|日|周|星期|minutes?|mins?|hours?|hrs?|days?|weeks?)\s*(前|ago)$")
 _UNIT_DAYS = {"天": 1, "日": 1, "day": 1, "days": 1, "周": 7, "星期": 7, "week": 7, "weeks": 7}
 _UNIT_HOURS = {"小时": 1, "个小时": 1, "hour": 1, "hours": 1, "hr": 1, "hrs": 1}
 

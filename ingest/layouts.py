@@ -113,9 +113,7 @@ def resolve_layout(
     columns = {**chosen.columns, **mapping}
     for name, header in mapping.items():
         if header not in header_set:
-            raise InputFileError(
-                display, f"--columns {name}={header}: no such column (found: {_shown(headers)})"
-            )
+            raise InputFileError(display, f"--columns {name}={header}: no such column (found: {_shown(headers)})")
     missing = missing_fields(columns)
     if missing:
         first = missing[0]

@@ -7,6 +7,7 @@ Unchanged files (same bytes, same options, same parser) cost a hash and nothing 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import hashlib
 import logging
@@ -108,8 +109,16 @@ class IngestOptions:
 
     def signature(self) -> str:
         """Changes to these options must re-read files even when their bytes did not change."""
-        raw = repr((sorted(self.columns.items()), self.source, self.scrape_date, self.encoding, self.pay_period,
-                    parser_fingerprint()))
+        raw = repr(
+            (
+                sorted(self.columns.items()),
+                self.source,
+                self.scrape_date,
+                self.encoding,
+                self.pay_period,
+                parser_fingerprint(),
+            )
+        )
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -334,7 +343,7 @@ def _run(
 ) -> None:
     """The run itself, inside the store's writer: a failure anywhere leaves the store as it was."""
     from assistant.embeddings import model_identity
-    from assistant.store import StoreWriter, VectorCollections
+    from assistant.store import StoreWriter
 
     signature = options.signature()
     identity = model_identity(settings)
@@ -343,13 +352,21 @@ def _run(
     def only_bundled(manifest: dict[str, Any]) -> bool:
         return bundled_requested and all(key.startswith("bundled:") for key in manifest.get("files", {}))
 
-    with StoreWriter(
-        settings.store,
-        identity.model_id,
-        rebuild=options.rebuild,
-        model_version=identity.version,
-        rebuild_on_model_change=only_bundled,
-    ) as writer:
+    if settings.store.exists() and not settings.store.is_dir():
+        raise UserError(f"store path {settings.store} exists and is not a folder. Hint: pass --store DIR")
+    settings.store.mkdir(parents=True, exist_ok=True)
+    space = vector_space(settings, create=True)
+    with (
+        contextlib.closing(space),
+        StoreWriter(
+            settings.store,
+            identity.model_id,
+            rebuild=options.rebuild,
+            model_version=identity.version,
+            rebuild_on_model_change=only_bundled,
+            space=space,
+        ) as writer,
+    ):
         if writer.replaced_model:
             say(f"the store was built with {writer.replaced_model}; rebuilding it with {identity.model_id}")
             report.rebuilt_for_model = writer.replaced_model
@@ -412,36 +429,29 @@ def _run(
             report.rows_in = sum(i.result.rows_in for i in loaded if i.result.kind == "postings")
             report.chunks_in = sum(i.result.records for i in loaded if i.result.kind == "articles")
             say("writing the postings table")
-            table.rebuild_postings()
+            touched = table.rebuild_postings()
             table.settle()
             return_free_memory()
-            vectors = VectorCollections(staging / "chroma", *model_args(settings))
-            previous = None
-            if writer.base is not None and not writer.rebuild:
-                previous = VectorCollections(writer.base / "chroma", *model_args(settings))
-            try:
-                sync_vectors(table, vectors, settings, report, say, previous)
-                changed_meanwhile = [item for item in loaded if _changed_on_disk(item)]
-                for item in changed_meanwhile:
-                    item.result.status = "failed"
-                    item.result.error = "file changed while it was being ingested; run ingest again"
-                    _restore_file(table, writer.base, item.key)
-                    if item.key in old_files:
-                        files[item.key] = old_files[item.key]
-                    else:
-                        files.pop(item.key, None)
-                if changed_meanwhile:
-                    table.rebuild_postings()
-                    sync_vectors(table, vectors, settings, report, say, previous)
-                report.posting_vectors, report.chunks = vectors.count()
-                report.postings = table.query("SELECT count(*) FROM postings")[0][0]
-                report.near_duplicates = table.query("SELECT count(*) FROM postings WHERE near_duplicates > 1")[0][0]
-            finally:
-                vectors.close()
-                if previous is not None:
-                    previous.close()
+            segments = sync_vectors(table, space, settings, report, say, writer.number, writer.base_segments, touched)
+            changed_meanwhile = [item for item in loaded if _changed_on_disk(item)]
+            for item in changed_meanwhile:
+                item.result.status = "failed"
+                item.result.error = "file changed while it was being ingested; run ingest again"
+                _restore_file(table, writer.base, item.key)
+                if item.key in old_files:
+                    files[item.key] = old_files[item.key]
+                else:
+                    files.pop(item.key, None)
+            if changed_meanwhile:
+                touched = table.rebuild_postings()
+                segments = sync_vectors(table, space, settings, report, say, writer.number, segments, touched)
+            report.posting_vectors = sum(s.live for s in segments if s.kind == "posting")
+            report.chunks = sum(s.live for s in segments if s.kind == "article")
+            report.postings = table.query("SELECT count(*) FROM postings")[0][0]
+            report.near_duplicates = table.query("SELECT count(*) FROM postings WHERE near_duplicates > 1")[0][0]
         manifest = {
             "files": files,
+            "segments": [s.to_dict() for s in segments],
             "counts": {
                 "postings": report.postings,
                 "posting_vectors": report.posting_vectors,
@@ -459,9 +469,17 @@ def _run(
 
 
 def model_args(settings: Settings) -> tuple[str, str | None, str]:
-    """(backend, model folder, model name): how `VectorCollections` names the model to Chroma."""
+    """(backend, model folder, model name): how the vector store names the model to Chroma."""
     folder = str(settings.embedding_model) if settings.embedding_model else None
     return settings.embedding_backend, folder, settings.embedding_model_name
+
+
+def vector_space(settings: Settings, create: bool = False) -> Any:
+    """Where the store's vectors live: embedded, or on the Chroma server `settings.chroma_url` names."""
+    from assistant.store import VectorSpace
+
+    return VectorSpace(settings.store, *model_args(settings), url=settings.chroma_url, token=settings.chroma_token,
+                       create=create)  # fmt: skip
 
 
 def path_of(key: str) -> Path:
@@ -491,6 +509,7 @@ def _restore_file(table: PostingsTable, base: Path | None, key: str) -> None:
     try:
         table.con.execute("INSERT INTO file_rows SELECT * FROM base.file_rows WHERE file_key = ?", [key])
         table.con.execute("INSERT INTO chunks SELECT * FROM base.chunks WHERE file_key = ?", [key])
+        table.touch_file(key)
     finally:
         table.con.execute("DETACH base")
 

@@ -70,6 +70,7 @@ def _postings(result: ParsedPostings) -> Iterator[Posting]:
     cols = layout.columns
     keyword = result.file_stem.replace("_", " ") if layout.keyword_from_file_name else None
     for line, row in result.table.rows:
+
         def get(name: str, row: dict[str, str] = row) -> str:
             header = cols.get(name)
             return row.get(header, "").strip() if header else ""

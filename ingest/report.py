@@ -56,8 +56,14 @@ class IngestReport:
     def to_dict(self) -> dict[str, object]:
         """The report for programs (`ingest --json`): totals, each file's outcome, and the rendered text."""
         files = [
-            {"file": f.display, "kind": f.kind, "status": f.status, "records": f.records, "rows_in": f.rows_in,
-             "error": f.error}  # fmt: skip
+            {
+                "file": f.display,
+                "kind": f.kind,
+                "status": f.status,
+                "records": f.records,
+                "rows_in": f.rows_in,
+                "error": f.error,
+            }  # fmt: skip
             for f in self.files
         ]
         return {

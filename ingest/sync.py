@@ -1,4 +1,4 @@
-"""Make the vector collections match the postings table: embed only texts not embedded before."""
+"""Make the vector records match the postings table: embed only texts no record holds, into a new segment."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from assistant.config import Settings
+from assistant.errors import RuntimeFailure
 from assistant.market import PostingsTable
-from assistant.store import VectorCollections
+from assistant.store import KINDS, Segment, VectorSpace, new_segment_name
 from ingest.report import IngestReport
 from ingest.summarize import embedding_text
 
@@ -35,15 +35,16 @@ def vector_key(text: str, board: str) -> str:
     return "v" + text_sha(f"{board}\x1f{text}")
 
 
+def chunk_key(chunk_id: str, text: str) -> str:
+    """The id of an article chunk's vector record: its chunk and its text (an edited chunk is a new record)."""
+    return "c" + text_sha(f"{chunk_id}\x1f{text}")
+
+
 def _posting_meta(record: dict[str, Any]) -> dict[str, Any]:
     """What Chroma keeps beside a posting's vector: the fields its `where` filters use, nothing else (each
     field costs ~0.8 s per 10k records to write). The record's id is a hash of its text, which is how a
     re-run finds the vector again; text, pay and dates live in the postings table."""
     return {"city": record["city"], "role_family": record["role_family"], "source": record["source"]}
-
-
-def _chunk_meta(record: dict[str, Any], sha: str) -> dict[str, Any]:
-    return {"text_sha": sha, "source_file": record["source_file"]}
 
 
 def chunk_text(record: dict[str, Any]) -> str:
@@ -56,123 +57,152 @@ def posting_text(record: dict[str, Any]) -> str:
     return embedding_text(record["title"], record["role_family"], record["city"], record["skills"])
 
 
+#: Segments of one kind a generation lists at most; past it, the smaller ones are folded into the new one.
+MAX_SEGMENTS = 6
+#: A segment with fewer live records than this share is folded (its live records copied) into the new one.
+MIN_LIVE_SHARE = 0.5
+
+
 def sync_vectors(
     table: PostingsTable,
-    vectors: VectorCollections,
+    space: VectorSpace,
     settings: Settings,
     report: IngestReport,
     say: Callable[[str], None],
-    previous: VectorCollections | None = None,
-) -> None:
-    """Make `vectors` hold one record per distinct (board, embedded text) of the table's postings, and its
-    chunks; the table learns which record each posting's vector is (`posting_vectors`).
+    generation: int,
+    base: list[Segment],
+    touched: bool,
+) -> list[Segment]:
+    """Make the vector records match the table, touching only what changed; returns the segments the new
+    generation lists.
 
-    A text already embedded (in `vectors`, or in the live generation `previous`) is reused by its
-    hash; only new texts go through the model. Vectors are made a slice at a time and spilled to a file
-    beside the table; the model is let go, and then the spill is written to the vector store a slice at a
-    time. The model and the vector index (which grows with the store) are never in memory together.
+    Each posting maps to the record of its (board, embedded text), each chunk to the record of its text
+    (`posting_vectors`, `chunk_vectors`). Records no longer mapped are marked dead and records mapped
+    again are marked live, in the table alone; only texts held by no record are embedded, into one new
+    segment written by this run. The segments of the live generation are never written: readers keep
+    reading them while this runs, and a failed or killed run leaves a segment nothing lists (removed by the
+    next run). A segment mostly dead, or past `MAX_SEGMENTS`, is folded: its live records are copied into
+    the new segment. `touched`: only the touched postings' vector keys are computed again.
     """
     model = _Model(settings, say, report)
     spill = _Spill(table.path.parent / ".vectors-spill")
+    listed = {s.name for s in base}
+    segments: list[Segment] = []
     try:
-        run = _Sync(table, vectors, report, say, previous, model)
-        _embed_postings(run, spill)
-        chunks = _embed_chunks(run)
-        model.release()
-        return_free_memory()
-        if spill.count:
-            say(f"writing {spill.count:,} records ({vectors.postings.name})")
-            for ids, embeddings, metadatas in spill.slices(_SLICE):
-                vectors.upsert(vectors.postings, ids=ids, embeddings=embeddings, metadatas=metadatas)
-        if chunks is not None:
-            ids, embeddings, metadatas = chunks
-            say(f"writing {len(ids):,} records ({vectors.articles.name})")
-            vectors.upsert(vectors.articles, ids=ids, embeddings=embeddings, metadatas=metadatas)
+        read_again = _map_postings(table, touched)
+        _map_chunks(table)
+        for kind in KINDS:
+            retired, revived, missing = table.reconcile_records(kind)
+            report.records_deleted += retired
+            # The postings read again whose text a record already holds: their vectors are used as they are.
+            report.texts_reused += read_again - len(missing) if kind == "posting" else revived
+            counts = {name: c for name, c in table.segment_counts().items() if c[0] == kind and name in listed}
+            fold = _to_fold(counts)
+            new_name = new_segment_name(kind, generation)
+            written = 0
+            if missing:
+                _embed_missing(table, kind, set(missing), touched, model, spill, say)
+                model.release()
+                return_free_memory()
+                collection = space.create(new_name)
+                say(f"writing {spill.count:,} new {kind} vectors")
+                keys: list[str] = []
+                for ids, embeddings, metadatas in spill.slices(_SLICE):
+                    space.add(collection, ids, embeddings, metadatas)
+                    keys += ids
+                table.add_records(kind, new_name, keys)
+                written += len(keys)
+                spill.remove()
+                spill = _Spill(table.path.parent / ".vectors-spill")
+            for old in fold:
+                live = table.live_keys(old)
+                if live:
+                    collection = space.create(new_name)
+                    say(f"folding {len(live):,} live {kind} vectors of segment {old} into {new_name}")
+                    source = space.open(old)
+                    for start in range(0, len(live), _SLICE):
+                        ids, embeddings, metadatas = space.get(source, live[start : start + _SLICE])
+                        if len(ids) != len(live[start : start + _SLICE]):
+                            raise RuntimeFailure(f"vector segment {old} lacks records the table lists; run "
+                                                 "`career-assistant check`")  # fmt: skip
+                        space.add(collection, ids, embeddings, metadatas)
+                    written += len(live)
+                table.fold_segment(old, new_name)
+            after = table.segment_counts()
+            for name in [*sorted(counts), new_name]:
+                if name in after and name not in fold and after[name][1]:
+                    _, records, live_count = after[name]
+                    segments.append(Segment(name, kind, records, live_count))
     finally:
         spill.remove()
+    return segments
 
 
-@dataclass
-class _Sync:
-    """One sync's parts: the table read, the collections written, the live generation's, the model."""
-
-    table: PostingsTable
-    vectors: VectorCollections
-    report: IngestReport
-    say: Callable[[str], None]
-    previous: VectorCollections | None
-    model: _Model
+def _to_fold(counts: dict[str, tuple[str, int, int]]) -> list[str]:
+    """The live generation's segments of a kind to fold into the new one: mostly dead ones, then, past
+    `MAX_SEGMENTS - 1`, all but the largest (the new segment takes the last place)."""
+    fold = [name for name, (_, records, live) in counts.items() if live < MIN_LIVE_SHARE * records]
+    rest = sorted((c[2], name) for name, c in counts.items() if name not in fold)
+    if len(rest) > MAX_SEGMENTS - 1:
+        fold += [name for _, name in rest[:-1]]
+    return sorted(fold)
 
 
-def _embed_postings(run: _Sync, spill: _Spill) -> None:
-    """Map postings to records, drop stale records, and spill the vectors of records to write."""
-    table, vectors, report, say, previous, model = (
-        run.table, run.vectors, run.report, run.say, run.previous, run.model)  # fmt: skip
-    collection = vectors.postings
-    wanted: set[str] = set()  # record ids only: the texts are made again from the table when embedded
-    pairs: list[tuple[str, str]] = []
-    for r in table.posting_records():
-        key = vector_key(posting_text(r), r["source"])
-        pairs.append((r["posting_id"], key))
-        wanted.add(key)
-    table.set_vector_keys(pairs)
-    del pairs
-    existing = vectors.existing(collection)
-    stale = [rid for rid in existing if rid not in wanted]
-    if stale:
-        vectors.delete(collection, stale)
-    old: set[str] = set(previous.existing(previous.postings)) if previous is not None else set()
-    if previous is not None and not existing:
-        report.records_deleted += sum(1 for rid in old if rid not in wanted)
-    todo = wanted - set(existing)  # an id is a hash of the text: a record that exists is current
-    del wanted
-    if not todo:
-        return
-    reusable = todo & old
-    # Records, not texts: two boards' postings with one text are embedded once per slice they share.
-    new_texts = len(todo) - len(reusable)
-    report.texts_reused += len(reusable)
-    if new_texts:
-        model.load()
-        say(f"embedding {new_texts:,} unique texts ({collection.name})")
+def _map_postings(table: PostingsTable, touched: bool) -> int:
+    """Map the (touched) postings to their records; returns how many distinct records they use."""
+    pairs = [(r["posting_id"], vector_key(posting_text(r), r["source"])) for r in table.posting_records(touched)]
+    table.set_vector_keys(pairs, "posting", touched=touched)
+    return len({key for _, key in pairs})
+
+
+def _map_chunks(table: PostingsTable) -> None:
+    pairs = [(r["chunk_id"], chunk_key(r["chunk_id"], chunk_text(r))) for r in table.chunk_records()]
+    table.set_vector_keys(pairs, "article")
+
+
+def _embed_missing(
+    table: PostingsTable,
+    kind: str,
+    missing: set[str],
+    touched: bool,
+    model: _Model,
+    spill: _Spill,
+    say: Callable[[str], None],
+) -> None:
+    """Embed the texts of the records to make, a slice at a time, into the spill (ids, vectors, metadata)."""
+    if kind == "posting":
+        records = (
+            (vector_key(posting_text(r), r["source"]), posting_text(r), _posting_meta(r))
+            for r in table.posting_records(touched)
+        )
+    else:
+        records = (
+            (chunk_key(r["chunk_id"], chunk_text(r)), chunk_text(r), {"source_file": r["source_file"]})
+            for r in table.chunk_records()
+        )
+    say(f"embedding {len(missing):,} new texts ({kind}s)")
     slice_: list[tuple[str, str, dict[str, Any]]] = []
-    with model.bar(new_texts, collection.name) as bar:
-        for r in table.posting_records():
-            text = posting_text(r)
-            key = vector_key(text, r["source"])
-            if key not in todo:
+    with model.bar(len(missing), kind) as bar:
+        for key, text, meta in records:
+            if key not in missing:
                 continue
-            todo.discard(key)
-            slice_.append((key, text, _posting_meta(r)))
+            missing.discard(key)
+            slice_.append((key, text, meta))
             if len(slice_) >= _SLICE:
-                _spill_slice(slice_, previous, reusable, model, bar, spill)
+                _spill_slice(slice_, model, bar, spill)
                 slice_ = []
         if slice_:
-            _spill_slice(slice_, previous, reusable, model, bar, spill)
+            _spill_slice(slice_, model, bar, spill)
 
 
-def _spill_slice(
-    slice_: list[tuple[str, str, dict[str, Any]]],
-    previous: VectorCollections | None,
-    reusable: set[str],
-    model: _Model,
-    bar: Any,
-    spill: _Spill,
-) -> None:
-    """Embed (or take from the live generation) one slice of posting records and spill it."""
-    found: dict[str, np.ndarray] = {}
-    if previous is not None:
-        found = previous.vectors_by_id(previous.postings, [rid for rid, _, _ in slice_ if rid in reusable])
+def _spill_slice(slice_: list[tuple[str, str, dict[str, Any]]], model: _Model, bar: Any, spill: _Spill) -> None:
+    """Embed one slice of records (each distinct text once) and spill it."""
     by_sha: dict[str, str] = {}
-    for rid, text, _ in slice_:
-        if rid not in found:
-            by_sha.setdefault(text_sha(text), text)
-    embedded = dict(zip(by_sha, model.embed(list(by_sha.values()), bar), strict=True)) if by_sha else {}
-    spill.add(
-        [rid for rid, _, _ in slice_],
-        np.stack([found[rid] if rid in found else embedded[text_sha(text)] for rid, text, _ in slice_]),
-        [meta for _, _, meta in slice_],
-    )
+    for _, text, _ in slice_:
+        by_sha.setdefault(text_sha(text), text)
+    embedded = dict(zip(by_sha, model.embed(list(by_sha.values()), bar), strict=True))
+    spill.add([key for key, _, _ in slice_], np.stack([embedded[text_sha(text)] for _, text, _ in slice_]),
+              [meta for _, _, meta in slice_])  # fmt: skip
 
 
 class _Spill:
@@ -194,9 +224,10 @@ class _Spill:
 
     def slices(self, size: int) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
         row_bytes = self.dimension * 4
-        with (self.folder / "vectors.f32").open("rb") as vecs, (self.folder / "records.jsonl").open(
-            encoding="utf-8"
-        ) as records:
+        with (
+            (self.folder / "vectors.f32").open("rb") as vecs,
+            (self.folder / "records.jsonl").open(encoding="utf-8") as records,
+        ):
             while True:
                 lines = [line for _, line in zip(range(size), records, strict=False)]
                 if not lines:
@@ -208,45 +239,6 @@ class _Spill:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _embed_chunks(run: _Sync) -> tuple[list[str], np.ndarray, list[dict[str, Any]]] | None:
-    """Article chunks (a few thousand at most, kept in memory): ids are not text hashes, so each keeps its
-    text's hash. Returns what to write (ids, vectors, metadata), or None when nothing is to be written."""
-    table, vectors, report, say, previous, model = (
-        run.table, run.vectors, run.report, run.say, run.previous, run.model)  # fmt: skip
-    collection = vectors.articles
-    wanted: dict[str, tuple[str, str, dict[str, Any]]] = {}
-    for r in table.chunk_records():
-        text = chunk_text(r)
-        sha = text_sha(text)
-        wanted[r["chunk_id"]] = (text, sha, _chunk_meta(r, sha))
-    existing = vectors.existing(collection)
-    stale = [rid for rid in existing if rid not in wanted]
-    if stale:
-        vectors.delete(collection, stale)
-    todo = [rid for rid, (_, sha, _) in wanted.items() if existing.get(rid) != sha]
-    if previous is not None and not existing:
-        old = previous.existing(previous.articles)
-        report.records_deleted += sum(1 for rid in old if rid not in wanted)
-    if not todo:
-        return None
-    by_sha: dict[str, str] = {}
-    for rid in todo:
-        text, sha, _ = wanted[rid]
-        by_sha.setdefault(sha, text)
-    cached: dict[str, np.ndarray] = {}
-    for source in (vectors, previous):
-        if source is not None:
-            cached.update(source.vectors_by_text_sha(source.articles, set(by_sha) - set(cached)))
-    new_shas = [sha for sha in by_sha if sha not in cached]
-    report.texts_reused += len(by_sha) - len(new_shas)
-    if new_shas:
-        model.load()
-        say(f"embedding {len(new_shas):,} unique texts ({collection.name})")
-        with model.bar(len(new_shas), collection.name) as bar:
-            cached.update(zip(new_shas, model.embed([by_sha[s] for s in new_shas], bar), strict=True))
-    return todo, np.stack([cached[wanted[rid][1]] for rid in todo]), [wanted[rid][2] for rid in todo]
 
 
 def return_free_memory() -> None:

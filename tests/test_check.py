@@ -58,7 +58,7 @@ def test_a_healthy_store_passes_and_says_what_it_checked(store: Settings, capsys
     assert result.ok, result.render()
     text = result.render()
     assert f"{ROWS:,} postings in the table, as the manifest says" in text
-    assert "postings vectors match the table and answer a query" in text
+    assert "1,500 live postings vectors in 1 segment(s) (1,500 records) match the table and answer a query" in text
     assert main(["check", "--store", str(store.store), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
 
@@ -82,9 +82,15 @@ def _cut_last_element(header: Path) -> None:
         f.truncate(max(0, data.stat().st_size - per_element))
 
 
+def _segments(gen: Path) -> list[Path]:
+    """The vector segment folders the generation lists (postings first), read from its manifest directly."""
+    listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    return [gen.parent / "vectors" / s["name"] for s in sorted(listed, key=lambda s: s["kind"] != "posting")]
+
+
 def _index_files(gen: Path, name: str) -> list[Path]:
-    found = sorted((gen / "chroma").glob(f"*/{name}"))
-    assert found, f"no {name} in {gen / 'chroma'}"
+    found = sorted(_segments(gen)[0].glob(f"*/{name}"))
+    assert found, f"no {name} in {_segments(gen)[0]}"
     return found
 
 
@@ -95,8 +101,9 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "vector index one element short": lambda gen: [_cut_last_element(p) for p in _index_files(gen, "header.bin")],
     "garbled vector index header": lambda gen: [_garble(p) for p in _index_files(gen, "header.bin")],
     "missing vector segment": lambda gen: [shutil.rmtree(p.parent) for p in _index_files(gen, "header.bin")],
-    "garbled Chroma database": lambda gen: _garble(gen / "chroma" / "chroma.sqlite3"),
-    "missing Chroma folder": lambda gen: shutil.rmtree(gen / "chroma"),
+    "garbled Chroma database": lambda gen: _garble(_segments(gen)[0] / "chroma.sqlite3"),
+    "missing Chroma folder": lambda gen: shutil.rmtree(_segments(gen)[0]),
+    "missing article segment": lambda gen: shutil.rmtree(_segments(gen)[-1]),
     "garbled manifest": lambda gen: (gen / "manifest.json").write_text("{not json", encoding="utf-8"),
 }
 
@@ -123,14 +130,14 @@ def test_damage_is_found_from_a_separate_process_and_repaired(store: Settings, d
 
 
 def test_records_missing_from_the_vectors_are_found(store: Settings) -> None:
-    from assistant.store import VectorCollections
+    from assistant.store import VectorSpace
 
-    vectors = VectorCollections(_gen(store) / "chroma", store.embedding_backend, existing=True)
+    space = VectorSpace(store.store, store.embedding_backend)
     try:
-        some = vectors.postings.get(limit=3)["ids"]
-        vectors.postings.delete(ids=some)
+        collection = space.open(_segments(_gen(store))[0].name)
+        collection.delete(ids=collection.get(limit=3)["ids"])
     finally:
-        vectors.close()
+        space.close()
     result = check_store(store)
     assert not result.ok and any("ids differ" in p for p in result.problems), result.render()
 

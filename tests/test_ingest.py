@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from assistant.config import BUNDLED_CORPUS, Settings
+from assistant.corpus import Corpus
 from assistant.errors import RuntimeFailure, StoreLockedError, StoreMismatchError
 from assistant.market import PostingsTable
-from assistant.store import VectorCollections, WriterLock, current_generation
+from assistant.store import VectorSpace, WriterLock, current_generation
 from ingest.pipeline import IngestOptions, ingest
 
 LAGOU_HEADER = ",职位编码,职位名称,所在城市,发布日期,薪资待遇,公司编码,公司名称,公司全称\n"
@@ -136,11 +137,11 @@ def test_postings_with_the_same_embedded_text_share_one_vector(tmp_path: Path, s
     assert report.ok and (report.postings, report.posting_vectors) == (3, 2)
     gen = current_generation(settings.store)
     assert gen is not None
-    vectors = VectorCollections(gen / "chroma", settings.embedding_backend, model_name=settings.embedding_model_name)
+    corpus = Corpus(settings)
     try:
-        keys = vectors.postings.get()["ids"]
+        keys = corpus.vectors.ids("posting")
     finally:
-        vectors.close()
+        corpus.close()
     with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
         shown = figures.passages_of_vectors(table, keys)
         companies = dict(table.query("SELECT posting_id, company FROM postings"))
@@ -156,20 +157,21 @@ def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Sett
     ingest([corpus], settings, _opts())
     gen = current_generation(settings.store)
     assert gen is not None
-    vectors = VectorCollections(gen / "chroma", settings.embedding_backend, model_name=settings.embedding_model_name)
+    opened = Corpus(settings)
+    vectors = opened.vectors
     try:
-        assert vectors.count() == (7, 1)  # the 7 postings' embedded texts all differ: one record each
+        assert (vectors.count("posting"), vectors.count("article")) == (7, 1)  # 7 distinct texts: one record each
         # Asked in English, found in Chinese titles: the default model reads both.
         query = get_embedder(settings).embed_query("natural language processing engineer in Beijing")
         with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
             pairs = table.query("SELECT vector_key, title FROM posting_vectors JOIN postings USING (posting_id)")
         title_of = dict(pairs)
-        hits = vectors.postings.query(query_embeddings=[query], n_results=2, include=["distances"])
-        assert title_of[hits["ids"][0][0]] in ("自然语言处理工程师", "NLP算法工程师")
-        got = vectors.postings.get(where={"city": "Shenzhen"})
-        assert sorted(title_of[i] for i in got["ids"]) == ["LLM inference engineer", "机器学习工程师"]
+        hits = vectors.search("posting", query, 2, None, keep=set)
+        assert title_of[hits[0][0]] in ("自然语言处理工程师", "NLP算法工程师")
+        got = vectors.search("posting", query, 10, {"city": "Shenzhen"}, keep=set)
+        assert sorted(title_of[key] for key, _ in got) == ["LLM inference engineer", "机器学习工程师"]
     finally:
-        vectors.close()
+        opened.close()
 
 
 def test_unchanged_files_embed_nothing(corpus: Path, settings: Settings) -> None:
@@ -210,12 +212,12 @@ def test_a_failed_vector_write_leaves_the_store_as_it_was(
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeFailure("writing to the vector store failed: disk full")
 
-    upsert = VectorCollections.upsert
-    monkeypatch.setattr(VectorCollections, "upsert", fail)
+    add = VectorSpace.add
+    monkeypatch.setattr(VectorSpace, "add", fail)
     with pytest.raises(RuntimeFailure, match="disk full"):
         ingest([corpus], settings, _opts())
     assert _state(settings) == before
-    monkeypatch.setattr(VectorCollections, "upsert", upsert)
+    monkeypatch.setattr(VectorSpace, "add", add)
     assert ingest([corpus], settings, _opts()).ok and "自然语言处理专家" in _postings(settings)
 
 

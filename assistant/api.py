@@ -462,6 +462,12 @@ class CareerAssistant:
                     gen.close()
             self._retired, self._gen = [], None
 
+    def __enter__(self) -> CareerAssistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 _UNSAFE_NAME = re.compile(r"[^\w.\-]+", flags=re.UNICODE)
 

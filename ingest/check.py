@@ -47,7 +47,13 @@ class CheckResult:
         head = f"store: {self.store}" + (f" ({self.generation})" if self.generation else "")
         lines = [head, *(f"ok: {n}" if not n.startswith("note:") else n for n in self.notes)]
         lines += [f"PROBLEM: {p}" for p in self.problems]
-        lines.append(_REPAIR if self.problems else "the store is consistent")
+        unreachable = any("cannot reach the Chroma server" in p or "refused the token" in p for p in self.problems)
+        if unreachable:  # nothing is known to be wrong with the store: rebuilding it would not help
+            lines.append(
+                "The vectors could not be read: start the Chroma server (or correct --chroma-url), then check again."
+            )
+        else:
+            lines.append(_REPAIR if self.problems else "the store is consistent")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:

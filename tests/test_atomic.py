@@ -27,28 +27,34 @@ def _snapshot(store: Path) -> dict[str, str]:
     """The CURRENT pointer, every byte of the manifest and postings table, and Chroma's content.
 
     Chroma's own files change when a store is merely read (it records each open and rewrites index
-    bookkeeping on queries), so its part of the snapshot is what it holds, read through its API:
-    record count, ids with text hashes, and how many sampled records find their own text first.
+    bookkeeping on queries), so its part of the snapshot is what the generation's segments hold, read through
+    its API: the live records, every record's id and metadata, and how many sampled records find themselves.
     """
     name = (store / "CURRENT").read_text()
     out = {"CURRENT": name}
     for part in ("manifest.json", "postings.duckdb"):
         out[part] = hashlib.sha256((store / name.strip() / part).read_bytes()).hexdigest()
-    code = (
-        "import sys, hashlib; from pathlib import Path;"
-        "from assistant.store import current_generation, VectorCollections;"
-        "from assistant.market import PostingsTable;"
-        "g = current_generation(Path(sys.argv[1])); v = VectorCollections(g / 'chroma', 'onnx-int8');"
-        "got = v.postings.get(include=['metadatas']);"
-        "pairs = sorted(zip(got['ids'], (repr(sorted(m.items())) for m in got['metadatas'])));"
-        "some = v.postings.get(ids=[i for i, _ in pairs[::17]], include=['embeddings']);"
-        "top = v.postings.query(query_embeddings=some['embeddings'], n_results=1, include=[]);"
-        "near = [str(sum(i == t[0] for i, t in zip(some['ids'], top['ids'])))];"
-        "t = PostingsTable(g / 'postings.duckdb', read_only=True);"
-        "keys = {r[0] for r in t.query('SELECT vector_key FROM posting_vectors JOIN postings USING (posting_id)')};"
-        "print(len(pairs), hashlib.sha256(repr(pairs).encode()).hexdigest(), ','.join(near),"
-        " t.query('SELECT count(*) FROM postings')[0][0], keys == {i for i, _ in pairs})"
-    )
+    code = """
+import sys, hashlib
+from pathlib import Path
+from assistant.config import Settings
+from assistant.corpus import Corpus
+
+c = Corpus(Settings(store=Path(sys.argv[1])))
+v = c.vectors
+pairs, near = [], []
+for seg in v.segments:
+    col = v.collection(seg)
+    got = col.get(include=["metadatas"])
+    pairs += sorted((seg.name, i, repr(sorted((m or {}).items()))) for i, m in zip(got["ids"], got["metadatas"]))
+    some = col.get(ids=sorted(got["ids"])[::17], include=["embeddings"])
+    top = col.query(query_embeddings=some["embeddings"], n_results=1, include=[])
+    near.append(str(sum(i == t[0] for i, t in zip(some["ids"], top["ids"]))))
+keys = {r[0] for r in c.query("SELECT vector_key FROM posting_vectors JOIN postings USING (posting_id)")}
+live = {r[0] for r in c.query("SELECT vector_key FROM vector_records WHERE live AND kind = 'posting'")}
+print(len(live), hashlib.sha256(repr(pairs).encode()).hexdigest(), ",".join(near),
+      c.query("SELECT count(*) FROM postings")[0][0], keys == live)
+"""
     run = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
     out["chroma"] = run.stdout.strip()
@@ -102,10 +108,10 @@ KILL_MOMENTS = [
     ("writing the postings table", 0.0), ("writing the postings table", 0.2),  # copying, loading DuckDB
     ("writing the postings table", 0.5),
     ("loading the embedding model", 0.0), ("loading the embedding model", 0.3),
-    ("unique texts (postings)", 0.5), ("unique texts (postings)", 2.0),  # mid-embedding
-    ("unique texts (postings)", 4.0), ("unique texts (postings)", 6.0),
-    ("records (postings)", 0.1), ("records (postings)", 0.8), ("records (postings)", 1.6),  # mid-Chroma upsert
-    ("records (postings)", 2.4), ("records (postings)", 3.2),
+    ("new texts (postings)", 0.5), ("new texts (postings)", 2.0),  # mid-embedding
+    ("new texts (postings)", 4.0), ("new texts (postings)", 6.0),
+    ("new posting vectors", 0.1), ("new posting vectors", 0.8), ("new posting vectors", 1.6),  # mid-Chroma add
+    ("new posting vectors", 2.4), ("new posting vectors", 3.2),
     ("reading", 0.6), ("writing the postings table", 0.8),
     ("committing", 0.0),
 ]  # fmt: skip

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -497,10 +498,12 @@ class VectorSpace:
         config: Any = {"hnsw": {"space": "cosine"}}
         try:
             if self.url:
+                # No embedding function on a server: every call passes vectors, and Chroma's Python server would
+                # try to build the project's function from the collection's config (it cannot: not registered).
                 if create:
-                    return self.client.get_or_create_collection(self.prefix + name, embedding_function=self.ef,
+                    return self.client.get_or_create_collection(self.prefix + name, embedding_function=None,
                                                                 configuration=config)  # fmt: skip
-                return self.client.get_collection(self.prefix + name, embedding_function=self.ef)
+                return self.client.get_collection(self.prefix + name, embedding_function=None)
             path = self.root / _SEGMENTS_DIR / name
             if not create and not path.is_dir():
                 raise RuntimeFailure(f"vector segment {name} is missing from {self.where()}")
@@ -618,9 +621,10 @@ def http_client(url: str, token: str | None) -> Any:
         client.heartbeat()
         client.list_collections(limit=1)  # a server with authentication refuses a missing or wrong token here
     except Exception as exc:
-        text = str(exc) or type(exc).__name__
-        if "forbidden" in text.lower() or "unauthorized" in text.lower() or "auth" in type(exc).__name__.lower():
-            raise RuntimeFailure(f"the Chroma server at {url} refused the token ({text}). Hint: set "
+        text = " ".join(re.sub(r"<[^>]+>", " ", str(exc) or type(exc).__name__).split())  # a proxy's page: its words
+        refused = ("401", "403", "forbidden", "unauthorized", "authorization required")
+        if any(word in text.lower() for word in refused) or "auth" in type(exc).__name__.lower():
+            raise RuntimeFailure(f"the Chroma server at {url} refused the token ({text[:120]}). Hint: set "
                                  "CAREER_ASSISTANT_CHROMA_TOKEN to the server's token.") from None  # fmt: skip
         hint = "start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`) or correct --chroma-url"
         raise RuntimeFailure(f"cannot reach the Chroma server at {url} ({text[:200]}). Hint: {hint}.") from None

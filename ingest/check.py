@@ -236,7 +236,7 @@ def _vector_summary(settings: Settings, segments: list[str]) -> dict[str, Any]:
                 got = collection.get(ids=sample, include=["embeddings"])
                 stored: Any = np.asarray(got["embeddings"], dtype=np.float32)
                 out["dimension"] = int(stored.shape[1])
-                hit = collection.query(query_embeddings=stored, n_results=1, include=["distances"])
+                hit = collection.query(query_embeddings=list(stored), n_results=1, include=["distances"])
                 nearest = [float(d[0]) if d else 1.0 for d in hit["distances"] or [[]]]
                 entry["finds_itself"] = len(nearest) == len(sample) and max(nearest) < 1e-3
             out["segments"][name] = entry

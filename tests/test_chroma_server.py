@@ -288,3 +288,21 @@ def test_check_finds_records_deleted_on_the_server(files: Path, chroma: ChromaSe
     chroma.client().delete_collection(f"ca-{store_id}-{posting}")
     result = check_store(settings)
     assert any(f"vector segment {posting} cannot be read" in p for p in result.problems), result.render()
+
+
+def test_the_readme_recipe_passes_the_token_and_refuses_anything_else(files: Path, tmp_path: Path) -> None:
+    """`chroma run` on loopback behind nginx with the README's server block: the token goes through."""
+    token = "s3cret-token-for-tests"
+    with ChromaServer(tmp_path / "chroma-auth", token=token) as server:
+        settings = Settings(store=tmp_path / "store", chroma_url=server.url, chroma_token=token)
+        assert ingest([files], settings, _opts()).ok
+        result = check_store(settings)
+        assert result.ok, result.render()
+        assert _search(settings, "NLP工程师 北京")
+        for wrong in (None, "not-the-token"):
+            with pytest.raises(RuntimeFailure, match="refused the token"):
+                Corpus(settings.with_(chroma_token=wrong)).vectors  # noqa: B018
+            with pytest.raises(RuntimeFailure, match="refused the token"):
+                ingest([files], settings.with_(chroma_token=wrong), _opts())
+        result = check_store(settings.with_(chroma_token=None))
+        assert not result.ok and "refused the token" in result.render() and "--repair" not in result.render()

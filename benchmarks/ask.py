@@ -76,8 +76,10 @@ def main() -> None:
         ordered = sorted(values)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         print(f"| {kind} | {len(values)} | {statistics.median(values):.0f} | {p95:.0f} | {max(values):.0f} |")
-    print(f"\n- first answer after process start: {first_figure:.1f} s for a figure question, "
-          f"{first_fact:.1f} s for a fact question (target < 10 s)")
+    print(
+        f"\n- first answer after process start: {first_figure:.1f} s for a figure question, "
+        f"{first_fact:.1f} s for a fact question (target < 10 s)"
+    )
     ca.close()
 
 

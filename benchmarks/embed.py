@@ -105,9 +105,7 @@ def lagou_lines(cities: dict[str, str]) -> Iterator[str]:
 
 
 def zhaopin_lines(cities: dict[str, str]) -> Iterator[str]:
-    with (POSTINGS / "zhaopin_ai_2025" / "ai_jobs.csv").open(
-        encoding="gbk", errors="replace", newline=""
-    ) as f:
+    with (POSTINGS / "zhaopin_ai_2025" / "ai_jobs.csv").open(encoding="gbk", errors="replace", newline="") as f:
         for row in csv.DictReader(f):
             skills = row["技能"].strip("[]").replace("'", "")
             place = city_of(row["地址"], cities)
@@ -137,9 +135,7 @@ def summary_lines(n: int) -> list[str]:
     return list(islice(cycle(list(mixed)), n))
 
 
-def measure(
-    backend: str, texts: list[str], cache: Path, batch_size: int | None
-) -> dict[str, float | np.ndarray]:
+def measure(backend: str, texts: list[str], cache: Path, batch_size: int | None) -> dict[str, float | np.ndarray]:
     settings = Settings(embedding_backend=backend, model_cache=cache)
     if batch_size:
         settings = settings.with_(embed_batch_size=batch_size)

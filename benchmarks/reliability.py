@@ -109,9 +109,15 @@ def injection() -> list[Row]:
     payloads = documents.count("window.__pwned") + documents.count("![")
     outcomes = _pytest("tests/test_browser.py", "-k", "text_is_shown_as_text")
     ok = bool(outcomes) and set(outcomes.values()) == {"passed"}
-    return [Row("HTML / script / image injection in documents, in the real browser", "all rendered as text",
-                f"{payloads} payloads (script, img onerror, escaped tags, markdown image, javascript: link) in the "
-                f"chat and sources panel: {'all as text, nothing run or fetched' if ok else _tally(outcomes)}", ok)]
+    return [
+        Row(
+            "HTML / script / image injection in documents, in the real browser",
+            "all rendered as text",
+            f"{payloads} payloads (script, img onerror, escaped tags, markdown image, javascript: link) in the "
+            f"chat and sources panel: {'all as text, nothing run or fetched' if ok else _tally(outcomes)}",
+            ok,
+        )
+    ]
 
 
 def faults() -> list[Row]:
@@ -136,8 +142,14 @@ def load(clients: int, duration: float) -> list[Row]:
     memory = re.search(r"server memory under load: ([\d,]+) MB after .*?, ([\d,]+) MB at the end \(([-+\d.]+)%\)",
                        run.stdout)  # fmt: skip
     if not row or not memory:
-        return [Row(f"load: {clients} clients × {duration:.0f} s", "0 errors, memory growth < 10%",
-                    f"the load run failed: {(run.stdout + run.stderr)[-400:]}", False)]
+        return [
+            Row(
+                f"load: {clients} clients × {duration:.0f} s",
+                "0 errors, memory growth < 10%",
+                f"the load run failed: {(run.stdout + run.stderr)[-400:]}",
+                False,
+            )
+        ]
     requests, errors, _, p95 = (int(g) for g in row.groups())
     start, end, growth = memory.group(1), memory.group(2), float(memory.group(3))
     return [Row(f"load: {clients} clients × {duration:.0f} s on one server", "0 errors, memory growth < 10%",
@@ -161,8 +173,14 @@ def memory(rows: int) -> list[Row]:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child: the ingest
     ok = run.returncode == 0 and peak_mb < 1000
     detail = "" if run.returncode == 0 else f"; the ingest failed: {run.stderr.strip()[-300:]}"
-    return [Row(f"ingest a {rows:,}-row CSV ({size / 1e6:.0f} MB) into an empty store", "peak memory < 1 GB",
-                f"peak {peak_mb:,.0f} MB, {seconds:,.0f} s{detail}", ok)]
+    return [
+        Row(
+            f"ingest a {rows:,}-row CSV ({size / 1e6:.0f} MB) into an empty store",
+            "peak memory < 1 GB",
+            f"peak {peak_mb:,.0f} MB, {seconds:,.0f} s{detail}",
+            ok,
+        )
+    ]
 
 
 def main() -> None:

@@ -214,8 +214,10 @@ def main() -> None:
     if args.duration and memory:
         warm = [mb for at, mb in memory if at >= args.warm_up] or [memory[-1][1]]
         start, end = warm[0], memory[-1][1]
-        print(f"- server memory under load: {start:,.0f} MB after {args.warm_up:.0f} s of warm-up, {end:,.0f} MB at "
-              f"the end ({(end - start) / start:+.1%}); at the first reading {memory[0][1]:,.0f} MB")
+        print(
+            f"- server memory under load: {start:,.0f} MB after {args.warm_up:.0f} s of warm-up, {end:,.0f} MB at "
+            f"the end ({(end - start) / start:+.1%}); at the first reading {memory[0][1]:,.0f} MB"
+        )
     if server_log:
         print(f"- server stderr ({len(server_log)} lines), last few:")
         for line in server_log[-5:]:

@@ -341,20 +341,21 @@ def test_use_matches_across_chinese_and_english(use: Embedder) -> None:
 
 
 def test_use_through_chroma_and_langchain(use: Embedder, tmp_path: Path) -> None:
-    from assistant.store import ProjectEmbeddingFunction, VectorCollections
+    from assistant.store import ProjectEmbeddingFunction, VectorSpace
 
     ef = ProjectEmbeddingFunction.build_from_config(ProjectEmbeddingFunction(model_name=USE_MODEL_NAME).get_config())
     assert ef.get_config()["model_name"] == USE_MODEL_NAME
     assert np.asarray(ef(["机器学习工程师"])).shape == (1, 512)
-    vectors = VectorCollections(tmp_path / "chroma", "onnx-int8", None, USE_MODEL_NAME)
+    space = VectorSpace(tmp_path, "onnx-int8", None, USE_MODEL_NAME)
     try:
         texts = ["自然语言处理工程师 | 百度 | 北京", "Java开发工程师 | 美团 | 上海", "产品经理 | 小米 | 北京"]
         metadatas = [{"n": i} for i in range(3)]
-        vectors.upsert(vectors.postings, ["a", "b", "c"], use.embed_documents(texts), metadatas)
+        segment = space.create("p000001-test")
+        space.add(segment, ["a", "b", "c"], np.asarray(use.embed_documents(texts)), metadatas)
         # query_texts: Chroma embeds the question itself, through the project's function.
-        got = vectors.postings.query(query_texts=["natural language processing engineer in Beijing"], n_results=1)
+        got = segment.query(query_texts=["natural language processing engineer in Beijing"], n_results=1)
         assert got["ids"][0] == ["a"]
     finally:
-        vectors.close()
+        space.close()
     adapter = LangChainEmbeddings(use)
     assert len(adapter.embed_query("数据挖掘")) == 512 and isinstance(adapter.embed_documents(["x"])[0][0], float)

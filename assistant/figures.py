@@ -420,6 +420,64 @@ def passages(db: SQL, kind: str, ids: list[str] | None = None) -> list[tuple[Any
     return db.query(sql.format(where=where), list(ids))
 
 
+#: Okapi BM25's parameters, as rank_bm25 sets them (`BM25Okapi`): term saturation, length normalisation, and
+#: the share of the average idf that a term in more than half the documents gets.
+BM25_K1, BM25_B, BM25_EPSILON = 1.5, 0.75, 0.25
+
+
+def lexical_stats(db: SQL) -> tuple[int, float, float]:
+    """(documents, their mean length in terms, the mean idf over the vocabulary) of the BM25 term tables."""
+    n, avgdl = db.query("SELECT count(*), coalesce(avg(length), 1) FROM lexical_docs")[0]
+    mean_idf = db.query("SELECT coalesce(avg(ln(? - df + 0.5) - ln(df + 0.5)), 0) FROM lexical_df", [n])[0][0]
+    return int(n), float(avgdl), float(mean_idf)
+
+
+def lexical_search(
+    db: SQL, tokens: list[str], kind: str, filters: Filters | None, limit: int, stats: tuple[int, float, float]
+) -> list[tuple[str, float]]:
+    """The `limit` best (id, BM25 score) of a kind's documents for the query tokens (each occurrence counts, as
+    in rank_bm25's `get_scores`); postings can be narrowed to cities, roles and boards."""
+    n, avgdl, mean_idf = stats
+    counts: dict[str, int] = {}
+    for token in tokens:
+        counts[token] = counts.get(token, 0) + 1
+    values = ", ".join("(?, ?)" for _ in counts)
+    params: list[Any] = [x for term, times in counts.items() for x in (term, times)]
+    narrow = ""
+    if kind == "posting" and filters is not None:
+        clauses = []
+        for column, wanted in (("city", filters.cities), ("role_family", filters.roles), ("source", filters.sources)):
+            if wanted:
+                clauses.append(f"coalesce({column}, '') IN ({', '.join('?' * len(wanted))})")
+                params.extend(wanted)
+        if clauses:
+            narrow = f"AND d.id IN (SELECT posting_id FROM postings WHERE {' AND '.join(clauses)})"
+    floor = BM25_EPSILON * mean_idf
+    norm = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * d.length / {avgdl!r})"
+    rows = db.query(
+        f"""WITH q(term, times) AS (VALUES {values}),
+            w AS (SELECT q.term, q.times, ln({n} - f.df + 0.5) - ln(f.df + 0.5) AS raw
+                  FROM q JOIN lexical_df f USING (term))
+            SELECT d.id, sum(w.times * (CASE WHEN w.raw < 0 THEN {floor!r} ELSE w.raw END)
+                             * t.tf * {BM25_K1 + 1} / (t.tf + {norm})) AS score
+            FROM lexical_terms t JOIN w USING (term) JOIN lexical_docs d USING (doc)
+            WHERE d.kind = ? {narrow}
+            GROUP BY d.id ORDER BY score DESC, d.id LIMIT {int(limit)}""",
+        params[: 2 * len(counts)] + [kind] + params[2 * len(counts) :],
+    )
+    return [(row[0], float(row[1])) for row in rows if row[1] > 0]
+
+
+def lexical_terms_present(db: SQL, terms: list[str], kind: str) -> set[str]:
+    """Which of these terms occur in some document of the kind."""
+    rows = db.query(
+        f"""SELECT DISTINCT t.term FROM lexical_terms t JOIN lexical_docs d USING (doc)
+            WHERE t.term IN ({", ".join("?" * len(terms))}) AND d.kind = ?""",
+        [*terms, kind],
+    )
+    return {r[0] for r in rows}
+
+
 def live_vector_keys(db: SQL, kind: str, keys: list[str]) -> set[str]:
     """Which of these vector record ids the generation uses (the others are dead records of older ones)."""
     if not keys:

@@ -107,8 +107,15 @@ class PostingsTable:
             "CREATE TABLE IF NOT EXISTS vector_records "
             "(kind VARCHAR, vector_key VARCHAR, segment VARCHAR, live BOOLEAN)"
         )
-        # The postings a run's file changes touch (this connection only): only they are derived again.
+        # BM25's term tables over postings and article chunks (documents, their terms, each term's document count).
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS lexical_docs (doc UBIGINT, kind VARCHAR, id VARCHAR, length INTEGER)"
+        )
+        self.con.execute("CREATE TABLE IF NOT EXISTS lexical_terms (term VARCHAR, doc UBIGINT, tf INTEGER)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS lexical_df (term VARCHAR, df INTEGER)")
+        # The postings and chunks a run's file changes touch (this connection only): only they are derived again.
         self.con.execute("CREATE TEMP TABLE IF NOT EXISTS touched (posting_id VARCHAR)")
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS touched_chunks (chunk_id VARCHAR)")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -129,9 +136,9 @@ class PostingsTable:
                 self.delete_file(file_key)
                 if n_rows:
                     self._insert(spool.paths["rows"], "file_rows", _ROW_COLUMNS)
-                self.touch_file(file_key)
                 if n_chunks:
                     self._insert(spool.paths["chunks"], "chunks", _CHUNK_COLUMNS)
+                self.touch_file(file_key)
             except BaseException:
                 self.con.rollback()
                 raise
@@ -155,8 +162,9 @@ class PostingsTable:
             )
 
     def touch_file(self, file_key: str) -> None:
-        """Note the postings a file holds now as touched (before its rows go, and after new ones come)."""
+        """Note the postings and chunks a file holds now as touched (before its rows go, and after new ones come)."""
         self.con.execute("INSERT INTO touched SELECT DISTINCT posting_id FROM file_rows WHERE file_key = ?", [file_key])
+        self.con.execute("INSERT INTO touched_chunks SELECT chunk_id FROM chunks WHERE file_key = ?", [file_key])
 
     def set_vector_keys(self, pairs: Iterable[tuple[str, str]], kind: str = "posting", touched: bool = False) -> None:
         """Record which vector record each posting (or chunk) uses: (its id, vector key).
@@ -216,6 +224,68 @@ class PostingsTable:
         self.con.execute("DELETE FROM vector_records WHERE segment = ? AND NOT live", [segment])
         self.con.execute("UPDATE vector_records SET segment = ? WHERE segment = ?", [into, segment])
 
+    # -- BM25 term tables -------------------------------------------------------------------------------
+
+    def lexical_sources(self, touched: bool) -> Iterator[tuple[str, str, str]]:
+        """(kind, id, text to index) of the touched postings and chunks that still exist, or of all of them."""
+        only = {"posting": "WHERE posting_id IN (SELECT posting_id FROM touched)",
+                "article": "WHERE chunk_id IN (SELECT chunk_id FROM touched_chunks)"}  # fmt: skip
+        for kind, sql in (
+            ("posting", "SELECT posting_id, coalesce(title, '') || ' ' || coalesce(summary, '') FROM postings"),
+            ("article", "SELECT chunk_id, coalesce(title, '') || ' ' || coalesce(text, '') FROM chunks"),
+        ):
+            cursor = self.con.execute(f"{sql} {only[kind] if touched else ''}")
+            while rows := cursor.fetchmany(_PAGE_ROWS):
+                for rid, text in rows:
+                    yield kind, rid, text
+
+    def write_lexical(self, documents: Iterable[tuple[str, str, dict[str, int], int]], touched: bool) -> int:
+        """Put the documents' terms (kind, id, term -> count, length) in place of what the touched documents had
+        (or of everything), keeping each term's document count; returns the documents written."""
+        doc = "hash(kind || ':' || id)"
+        rows = ({"kind": k, "id": i, "length": n, "terms": list(terms), "tfs": list(terms.values())}
+                for k, i, terms, n in documents)  # fmt: skip
+        with _Spool(self.path) as spool:
+            written = spool.write(rows, "documents")  # first: the documents may be read from this connection
+            if touched:
+                self.con.execute(
+                    """CREATE OR REPLACE TEMP TABLE lexical_gone AS SELECT doc FROM lexical_docs
+                        WHERE (kind = 'posting' AND id IN (SELECT posting_id FROM touched))
+                           OR (kind = 'article' AND id IN (SELECT chunk_id FROM touched_chunks))"""
+                )
+                self._count_terms("lexical_gone", -1)
+                self.con.execute("DELETE FROM lexical_terms WHERE doc IN (SELECT doc FROM lexical_gone)")
+                self.con.execute("DELETE FROM lexical_docs WHERE doc IN (SELECT doc FROM lexical_gone)")
+            else:
+                for table in ("lexical_docs", "lexical_terms", "lexical_df"):
+                    self.con.execute(f"DELETE FROM {table}")
+            spec = "{'kind': 'VARCHAR', 'id': 'VARCHAR', 'length': 'INTEGER', 'terms': 'VARCHAR[]', 'tfs': 'INTEGER[]'}"
+            self.con.execute("CREATE OR REPLACE TEMP TABLE lexical_new (doc UBIGINT)")
+            for path in spool.paths["documents"]:
+                source = f"read_json(?, format='newline_delimited', columns={spec})"
+                self.con.execute(f"INSERT INTO lexical_docs SELECT {doc}, kind, id, length FROM {source}", [str(path)])
+                self.con.execute(f"INSERT INTO lexical_new SELECT {doc} FROM {source}", [str(path)])
+                self.con.execute(f"INSERT INTO lexical_terms SELECT unnest(terms), {doc}, unnest(tfs) FROM {source}",
+                                 [str(path)])  # fmt: skip
+        if touched:
+            self._count_terms("lexical_new", 1)
+        else:
+            self.con.execute("INSERT INTO lexical_df SELECT term, count(*) FROM lexical_terms GROUP BY term")
+        return written
+
+    def _count_terms(self, docs: str, sign: int) -> None:
+        """Add (or take away) the documents in the temp table `docs` to (from) each of their terms' counts."""
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE lexical_delta AS SELECT term, count(*) AS n
+                             FROM lexical_terms WHERE doc IN (SELECT doc FROM {docs}) GROUP BY term""")  # fmt: skip
+        self.con.execute(
+            f"UPDATE lexical_df SET df = df + {sign} * d.n FROM lexical_delta d WHERE lexical_df.term = d.term"
+        )
+        if sign > 0:
+            self.con.execute("INSERT INTO lexical_df SELECT term, n FROM lexical_delta "
+                             "WHERE term NOT IN (SELECT term FROM lexical_df)")  # fmt: skip
+        else:
+            self.con.execute("DELETE FROM lexical_df WHERE df <= 0")
+
     def rebuild_postings(self) -> bool:
         """Derive `postings` (one row per posting id) from `file_rows`: the touched postings only when the table
         exists (an ingest of a few files into a large store), else all of them. Returns whether only the
@@ -246,6 +316,7 @@ class PostingsTable:
                       ON row(lower(r.title), coalesce(r.company, ''), coalesce(r.city, '')) = near.g"""
             )
             self.con.execute("DELETE FROM touched")
+            self.con.execute("DELETE FROM touched_chunks")
             return False
         ids = "(SELECT DISTINCT posting_id FROM touched)"
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE near_groups AS SELECT DISTINCT {group} AS g FROM postings "
@@ -317,6 +388,7 @@ class PostingsTable:
             )[0][0]
             + q("SELECT count(*) FROM chunks WHERE chunk_id NOT IN (SELECT chunk_id FROM chunk_vectors)")[0][0],
             "segments": {name: id_digest(keys) for name, keys in per_segment.items()},
+            "lexical_docs": q("SELECT count(*) FROM lexical_docs")[0][0],
             "live": {
                 kind: q("SELECT count(*) FROM vector_records WHERE kind = ? AND live", [kind])[0][0]
                 for kind in _VECTOR_MAP

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -137,97 +135,41 @@ def _scored(item: Evidence, score: float) -> Evidence:
 
 
 class _LexicalIndex:
-    """BM25 over all article chunks and posting summaries of one generation, built once."""
+    """BM25 over all article chunks and posting summaries of one generation (Okapi BM25 as rank_bm25 computes
+    it: k1 1.5, b 0.75, negative idf floored at a quarter of the average), from the term tables ingest keeps in
+    the postings table. Nothing is built when a generation opens: the tables are made once, by ingest, and
+    changed only for the documents an ingest touches."""
 
     def __init__(self, corpus: Any) -> None:
-        from rank_bm25 import BM25Okapi
-
-        self.records: list[Evidence] = []
-        meta: list[tuple[str, str, str]] = []
-        for kind in ("article", "posting"):
-            for rid, text, source_file, locator, title, city, role, source in fig.passages(corpus, kind):
-                self.records.append(Evidence(kind, rid, text, source_file, locator, title, 0.0))
-                meta.append((city, role, source))
-        self.kind = np.array([r.kind for r in self.records])
-        self.city = np.array([m[0] for m in meta])
-        self.role = np.array([m[1] for m in meta])
-        self.source = np.array([m[2] for m in meta])
-        self.bm25 = _InvertedBM25(BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in self.records]))
+        self.corpus = corpus
+        self.stats = fig.lexical_stats(corpus)
 
     def lexical_weight(self, text: str, kind: str) -> float:
         """0-1: how far the lexical list can be trusted for `text` over the passages of `kind`."""
         terms = distinctive_terms(text)
-        found = sum(1 for term in terms if self.bm25.occurs(term, self.kind == kind))
+        found = len(fig.lexical_terms_present(self.corpus, sorted(terms), kind)) if terms else 0
         return min(1.0, found / max(1, min(LEXICAL_FULL_AT, len(terms))))
 
     def search(self, text: str, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
         tokens = tokenize(text)
         if not tokens:
             return []
-        scores = self.bm25.get_scores(tokens)
-        mask = self.kind == kind
-        if filters is not None and kind == "posting":
-            for values, column in ((filters.cities, self.city), (filters.roles, self.role),
-                                   (filters.sources, self.source)):  # fmt: skip
-                if values:
-                    mask &= np.isin(column, list(values))
-        scores = np.where(mask & (scores > 0), scores, -1.0)
-        best = np.argsort(-scores)[:limit]
-        return [_scored(self.records[i], float(scores[i])) for i in best if scores[i] > 0]
-
-
-class _InvertedBM25:
-    """`BM25Okapi.get_scores`, computed from an inverted index: the same numbers, touching only the
-    documents that contain a query term (rank_bm25 looks every term up in every document, ~50 ms a
-    question over 16k postings; this is ~1 ms)."""
-
-    def __init__(self, bm25: Any) -> None:
-        self.idf: dict[str, float] = bm25.idf
-        self.k1: float = bm25.k1
-        doc_len = np.asarray(bm25.doc_len, dtype=np.float64)
-        self.size = len(doc_len)
-        self.norm = bm25.k1 * (1 - bm25.b + bm25.b * doc_len / bm25.avgdl)
-        docs: dict[str, list[int]] = {}
-        freqs: dict[str, list[int]] = {}
-        for i, counts in enumerate(bm25.doc_freqs):
-            for term, tf in counts.items():
-                docs.setdefault(term, []).append(i)
-                freqs.setdefault(term, []).append(tf)
-        self.postings = {t: (np.asarray(d, dtype=np.int64), np.asarray(freqs[t], dtype=np.float64))
-                         for t, d in docs.items()}  # fmt: skip
-
-    def occurs(self, term: str, among: np.ndarray) -> bool:
-        """Whether any document selected by the boolean mask `among` contains `term`."""
-        hit = self.postings.get(term)
-        return hit is not None and bool(among[hit[0]].any())
-
-    def get_scores(self, query: Sequence[str]) -> np.ndarray:
-        score = np.zeros(self.size)
-        for term in query:
-            hit = self.postings.get(term)
-            if hit is None:
-                continue
-            idx, tf = hit
-            score[idx] += (self.idf.get(term) or 0) * (tf * (self.k1 + 1) / (tf + self.norm[idx]))
-        return score
-
-
-#: Indexes of the most recently used generations (shared by every assistant open on one); a page that
-#: reopens its store after each upload would otherwise keep one index per generation it ever served.
-_INDEXES: OrderedDict[str, _LexicalIndex] = OrderedDict()
-_INDEX_LOCK = threading.Lock()
-_INDEXES_KEPT = 2
+        scored = fig.lexical_search(self.corpus, tokens, kind, filters, limit, self.stats)
+        rows = {row[0]: row for row in fig.passages(self.corpus, kind, [rid for rid, _ in scored])}
+        out = []
+        for rid, score in scored:
+            if rid in rows:
+                _, passage, source_file, locator, title, *_ = rows[rid]
+                out.append(Evidence(kind, rid, passage, source_file, locator, title, float(score)))
+        return out
 
 
 def lexical_index(corpus: Any) -> _LexicalIndex:
-    key = str(corpus.generation)
-    with _INDEX_LOCK:
-        if key not in _INDEXES:
-            _INDEXES[key] = _LexicalIndex(corpus)
-            while len(_INDEXES) > _INDEXES_KEPT:
-                _INDEXES.popitem(last=False)
-        _INDEXES.move_to_end(key)
-        return _INDEXES[key]
+    """The generation's lexical index (its statistics read once per generation)."""
+    index = corpus.__dict__.get("_lexical_index")
+    if index is None:
+        index = corpus.__dict__["_lexical_index"] = _LexicalIndex(corpus)
+    return index
 
 
 def _chroma_where(filters: Filters | None) -> dict[str, Any] | None:

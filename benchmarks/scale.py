@@ -26,7 +26,7 @@ table says which. The second mode of a size reuses the first's vectors by text (
 text's hash): the same vectors, without embedding twice; its rows/s then excludes embedding (the table
 splits out the embedding time).
 
-Results go to `benchmarks/results/scale.json` (one entry per size and mode, replaced when run again).
+Results go to `benchmarks/out/scale.json` (one entry per size and mode, replaced when run again).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-RESULTS = REPO / "benchmarks" / "results" / "scale.json"
+RESULTS = REPO / "benchmarks" / "out" / "scale.json"
 PART_ROWS = 100_000
 POOL = 4096
 QUESTIONS = [

@@ -110,6 +110,9 @@ def check_store(settings: Settings) -> CheckResult:
         return result
     _compare(result, "postings in the table", held["postings"], counts.get("postings"))
     _compare(result, "article chunks in the table", held["chunks"], counts.get("chunks"))
+    if held["lexical_docs"] != held["postings"] + held["chunks"]:
+        result.problems.append(f"the word index holds {held['lexical_docs']:,} documents, not the "
+                               f"{held['postings'] + held['chunks']:,} postings and chunks")  # fmt: skip
     if held["unmapped"]:
         result.problems.append(f"{held['unmapped']:,} postings or chunks have no vector record")
     for kind, label in (("posting", "postings"), ("article", "article chunks")):

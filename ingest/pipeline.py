@@ -29,7 +29,7 @@ from ingest.layouts import LAYOUT_DIR, load_mapping_file, parse_column_mapping, 
 from ingest.postings import ParsedPostings, parse_postings
 from ingest.readers import ARTICLE_SUFFIXES, TABLE_SUFFIXES, Limits, read_table
 from ingest.report import FileResult, IngestReport
-from ingest.sync import return_free_memory, sync_vectors
+from ingest.sync import return_free_memory, sync_lexical, sync_vectors
 
 log = logging.getLogger(__name__)
 
@@ -433,6 +433,7 @@ def _run(
             table.settle()
             return_free_memory()
             segments = sync_vectors(table, space, settings, report, say, writer.number, writer.base_segments, touched)
+            sync_lexical(table, touched, say)
             changed_meanwhile = [item for item in loaded if _changed_on_disk(item)]
             for item in changed_meanwhile:
                 item.result.status = "failed"
@@ -445,6 +446,7 @@ def _run(
             if changed_meanwhile:
                 touched = table.rebuild_postings()
                 segments = sync_vectors(table, space, settings, report, say, writer.number, segments, touched)
+                sync_lexical(table, touched, say)
             report.posting_vectors = sum(s.live for s in segments if s.kind == "posting")
             report.chunks = sum(s.live for s in segments if s.kind == "article")
             report.postings = table.query("SELECT count(*) FROM postings")[0][0]

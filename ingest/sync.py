@@ -138,6 +138,21 @@ def sync_vectors(
     return segments
 
 
+def sync_lexical(table: PostingsTable, touched: bool, say: Callable[[str], None]) -> None:
+    """Index the words of the touched postings and chunks (or of all) for BM25, in the postings table."""
+    from collections import Counter
+
+    from assistant.retrieval import tokenize
+
+    def documents() -> Iterator[tuple[str, str, dict[str, int], int]]:
+        for kind, rid, text in table.lexical_sources(touched):
+            tokens = tokenize(text) or ["_"]  # an empty document still counts, as rank_bm25 counts it
+            yield kind, rid, dict(Counter(tokens)), len(tokens)
+
+    say("indexing words" + (" of what changed" if touched else ""))
+    table.write_lexical(documents(), touched)
+
+
 def _to_fold(counts: dict[str, tuple[str, int, int]]) -> list[str]:
     """The live generation's segments of a kind to fold into the new one: mostly dead ones, then, past
     `MAX_SEGMENTS - 1`, all but the largest (the new segment takes the last place)."""

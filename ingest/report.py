@@ -69,6 +69,8 @@ class IngestReport:
         return {
             "ok": self.ok, "committed": self.committed, "store": self.store, "postings": self.postings,
             "chunks": self.chunks, "files": files, "seconds": round(self.seconds, 2), "report": self.render(),
+            "texts_embedded": self.texts_embedded, "texts_reused": self.texts_reused,
+            "records_deleted": self.records_deleted,
         }  # fmt: skip
 
     def to_state(self) -> dict[str, Any]:

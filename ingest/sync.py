@@ -142,7 +142,7 @@ def sync_lexical(table: PostingsTable, touched: bool, say: Callable[[str], None]
     """Index the words of the touched postings and chunks (or of all) for BM25, in the postings table."""
     from collections import Counter
 
-    from assistant.retrieval import tokenize
+    from assistant.words import tokenize
 
     def documents() -> Iterator[tuple[str, str, dict[str, int], int]]:
         for kind, rid, text in table.lexical_sources(touched):

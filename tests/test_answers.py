@@ -223,16 +223,28 @@ def test_a_chat_model_can_phrase_answers_but_not_invent_numbers(bundled_store: t
 
 
 def test_lexical_scores_are_exactly_rank_bm25s(ca: CareerAssistant) -> None:
-    import numpy as np
+    """The term tables ingest keeps give, over the bundled store, the scores rank_bm25 computes in memory."""
     from rank_bm25 import BM25Okapi
 
-    from assistant.retrieval import lexical_index, tokenize
+    from assistant.figures import lexical_search, lexical_stats
+    from assistant.retrieval import tokenize
 
-    index = lexical_index(ca.corpus)
-    reference = BM25Okapi([tokenize(f"{r.title} {r.text}") or ["_"] for r in index.records])
+    corpus = ca.corpus
+    docs = [("article", r[0], f"{r[2]} {r[1]}") for r in corpus.query("SELECT chunk_id, text, title FROM chunks")]
+    docs += [
+        ("posting", r[0], f"{r[2]} {r[1]}") for r in corpus.query("SELECT posting_id, summary, title FROM postings")
+    ]
+    reference = BM25Okapi([tokenize(text) or ["_"] for _, _, text in docs])
+    stats = lexical_stats(corpus)
     for question in ("NLP engineer Beijing salary", "大模型 深圳 技能 技能", "AI talent shortage", "zzz", "数据分析"):
         tokens = tokenize(question)
-        assert np.array_equal(index.bm25.get_scores(tokens), reference.get_scores(tokens)), question
+        scores = reference.get_scores(tokens)
+        for kind in ("article", "posting"):
+            best = sorted((i for i, d in enumerate(docs) if d[0] == kind and scores[i] > 0),
+                          key=lambda i: (-scores[i], docs[i][1]))[:20]  # fmt: skip
+            got = lexical_search(corpus, tokens, kind, None, 20, stats)
+            assert [rid for rid, _ in got] == [docs[i][1] for i in best], (question, kind)
+            assert all(abs(s - scores[i]) < 1e-9 * max(1.0, s) for (_, s), i in zip(got, best, strict=True))
 
 
 @pytest.mark.parametrize(

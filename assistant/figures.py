@@ -441,8 +441,10 @@ def lexical_search(
     counts: dict[str, int] = {}
     for token in tokens:
         counts[token] = counts.get(token, 0) + 1
-    values = ", ".join("(?, ?)" for _ in counts)
-    params: list[Any] = [x for term, times in counts.items() for x in (term, times)]
+    terms = sorted(counts)
+    values = ", ".join("(?, ?)" for _ in terms)
+    params: list[Any] = [x for term in terms for x in (term, counts[term])]
+    params += [*terms, kind]
     narrow = ""
     if kind == "posting" and filters is not None:
         clauses = []
@@ -451,19 +453,24 @@ def lexical_search(
                 clauses.append(f"coalesce({column}, '') IN ({', '.join('?' * len(wanted))})")
                 params.extend(wanted)
         if clauses:
-            narrow = f"AND d.id IN (SELECT posting_id FROM postings WHERE {' AND '.join(clauses)})"
+            narrow = f"AND t.doc IN (SELECT hash('posting:' || posting_id) FROM postings WHERE {' AND '.join(clauses)})"
     floor = BM25_EPSILON * mean_idf
-    norm = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * d.length / {avgdl!r})"
+    norm = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * t.length / {avgdl!r})"
+    # Every matching document is scored; those at or above the `limit`-th score are then named (ties by id).
     rows = db.query(
         f"""WITH q(term, times) AS (VALUES {values}),
             w AS (SELECT q.term, q.times, ln({n} - f.df + 0.5) - ln(f.df + 0.5) AS raw
-                  FROM q JOIN lexical_df f USING (term))
-            SELECT d.id, sum(w.times * (CASE WHEN w.raw < 0 THEN {floor!r} ELSE w.raw END)
-                             * t.tf * {BM25_K1 + 1} / (t.tf + {norm})) AS score
-            FROM lexical_terms t JOIN w USING (term) JOIN lexical_docs d USING (doc)
-            WHERE d.kind = ? {narrow}
-            GROUP BY d.id ORDER BY score DESC, d.id LIMIT {int(limit)}""",
-        params[: 2 * len(counts)] + [kind] + params[2 * len(counts) :],
+                  FROM q JOIN lexical_df f USING (term)),
+            scored AS MATERIALIZED (
+                SELECT t.doc, sum(w.times * (CASE WHEN w.raw < 0 THEN {floor!r} ELSE w.raw END)
+                                  * t.tf * {BM25_K1 + 1} / (t.tf + {norm})) AS score
+                FROM lexical_terms t JOIN w USING (term)
+                WHERE t.term IN ({", ".join("?" * len(terms))}) AND t.kind = ? {narrow}
+                GROUP BY t.doc),
+            cut AS (SELECT min(score) AS low FROM (SELECT score FROM scored ORDER BY score DESC LIMIT {int(limit)}))
+            SELECT d.id, s.score FROM scored s JOIN lexical_docs d USING (doc), cut
+            WHERE s.score >= cut.low ORDER BY s.score DESC, d.id LIMIT {int(limit)}""",
+        params,
     )
     return [(row[0], float(row[1])) for row in rows if row[1] > 0]
 
@@ -511,16 +518,30 @@ def passages_of_chunk_vectors(db: SQL, keys: list[str]) -> dict[str, tuple[Any, 
 
 def passages_of_vectors(db: SQL, keys: list[str]) -> dict[str, tuple[Any, ...]]:
     """The posting that stands for each vector record (postings sharing one have the same embedded text):
-    the most recently posted, then the lowest id. Maps vector key -> a row shaped like `passages`'."""
+    the most recently posted, then the lowest id. Maps vector key -> a row shaped like `passages`'.
+
+    Two lookups by constant lists (keys, then posting ids), each answered from an index, instead of a join
+    that reads every posting."""
     if not keys:
         return {}
+    marks = ", ".join("?" * len(keys))
+    pairs = db.query(f"SELECT vector_key, posting_id FROM posting_vectors WHERE vector_key IN ({marks})", list(keys))
+    if not pairs:
+        return {}
+    ids = sorted({pid for _, pid in pairs})
     rows = db.query(
-        f"""SELECT v.vector_key, p.posting_id, p.summary, p.source_file, 'row ' || p."row", p.title,
-                   coalesce(p.city, ''), p.role_family, p.source
-            FROM posting_vectors v JOIN postings p USING (posting_id)
-            WHERE v.vector_key IN ({", ".join("?" * len(keys))})
-            QUALIFY row_number() OVER (PARTITION BY v.vector_key
-                                       ORDER BY p.posted DESC NULLS LAST, p.posting_id) = 1""",
-        list(keys),
+        f"""SELECT posting_id, summary, source_file, 'row ' || "row", title, coalesce(city, ''), role_family, source,
+                   posted FROM postings WHERE posting_id IN ({", ".join("?" * len(ids))})""",
+        ids,
     )
-    return {row[0]: row[1:] for row in rows}
+    by_id = {row[0]: row for row in rows}
+    best: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+    for key, pid in pairs:
+        row = by_id.get(pid)
+        if row is None:
+            continue
+        posted = row[8]
+        rank = (posted is None, -posted.toordinal() if posted is not None else 0, pid)  # newest first, then id
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, row[:8])
+    return {key: row for key, (_, row) in best.items()}

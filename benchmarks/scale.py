@@ -172,10 +172,9 @@ def _du(path: Path) -> int:
 
 
 def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    from benchmarks.ui_load import _peak_rss_mb as peak
+
+    return peak(pid) or 0.0
 
 
 # -- children -----------------------------------------------------------------------------------------

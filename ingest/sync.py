@@ -154,12 +154,13 @@ def sync_lexical(table: PostingsTable, touched: bool, say: Callable[[str], None]
 
 
 def _to_fold(counts: dict[str, tuple[str, int, int]]) -> list[str]:
-    """The live generation's segments of a kind to fold into the new one: mostly dead ones, then, past
-    `MAX_SEGMENTS - 1`, all but the largest (the new segment takes the last place)."""
+    """The live generation's segments of a kind to fold into the new one: the mostly dead ones, and, when the
+    others would leave no room for the new segment under `MAX_SEGMENTS`, the smallest of them, so that half
+    the places are free again (the large segments of bulk loads are not copied for a small file)."""
     fold = [name for name, (_, records, live) in counts.items() if live < MIN_LIVE_SHARE * records]
     rest = sorted((c[2], name) for name, c in counts.items() if name not in fold)
     if len(rest) > MAX_SEGMENTS - 1:
-        fold += [name for _, name in rest[:-1]]
+        fold += [name for _, name in rest[: len(rest) - (MAX_SEGMENTS // 2 - 1)]]
     return sorted(fold)
 
 

@@ -306,3 +306,14 @@ def test_the_readme_recipe_passes_the_token_and_refuses_anything_else(files: Pat
                 ingest([files], settings.with_(chroma_token=wrong), _opts())
         result = check_store(settings.with_(chroma_token=None))
         assert not result.ok and "refused the token" in result.render() and "--repair" not in result.render()
+
+
+def test_folding_copies_mostly_dead_segments_and_the_smallest_when_segments_are_many() -> None:
+    from ingest.sync import _to_fold
+
+    big = {"p1": ("posting", 1_000_000, 990_000), "p2": ("posting", 400_000, 400_000)}
+    assert _to_fold(big) == []
+    assert _to_fold({**big, "p3": ("posting", 10, 4)}) == ["p3"]  # more dead than live
+    many = {**big, **{f"s{i}": ("posting", 3 + i, 3 + i) for i in range(MAX_SEGMENTS - 2)}}
+    assert len(many) == MAX_SEGMENTS  # no room left for the new segment: the small ones go, the two large stay
+    assert _to_fold(many) == sorted(f"s{i}" for i in range(MAX_SEGMENTS - 2))

@@ -51,8 +51,8 @@ from assistant.errors import (
 log = logging.getLogger(__name__)
 
 #: 2: one posting vector per (board, embedded text), mapped in `posting_vectors`; 3: vectors in segments shared
-#: by generations (`vector_records`), chunks mapped in `chunk_vectors`; 4: BM25 term tables (`lexical_*`)
-SCHEMA_VERSION = 4
+#: by generations (`vector_records`), chunks mapped in `chunk_vectors`; 4, 5: BM25 term tables (`lexical_*`)
+SCHEMA_VERSION = 5
 _GEN_PREFIX = "gen-"
 _STAGING_PREFIX = ".staging-"
 

@@ -6,6 +6,7 @@ Light on purpose (no LangChain): ingest indexes with it and the retriever search
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache, lru_cache
 from typing import Any
 
@@ -37,8 +38,17 @@ def stem(word: str) -> str:
     return word[:6]
 
 
-@cache
+_JIEBA_LOCK = threading.Lock()
+
+
 def _jieba() -> Any:
+    """jieba, set up once (see `_setup_jieba`), whichever thread asks first (ingest loads it in the background)."""
+    with _JIEBA_LOCK:
+        return _setup_jieba()
+
+
+@cache
+def _setup_jieba() -> Any:
     """jieba, with the vocabulary's Chinese skill names as words, so that domain terms stay whole
     (自然语言处理, 大模型) instead of being cut into characters. Set up once, before any segmentation."""
     import logging as _logging
@@ -53,6 +63,11 @@ def _jieba() -> Any:
             if any("\u4e00" <= ch <= "\u9fff" for ch in alias):
                 jieba.add_word(alias)
     return jieba
+
+
+def load_dictionary() -> None:
+    """Load jieba's dictionary now (it is otherwise loaded by the first Chinese text split)."""
+    _jieba().initialize()
 
 
 @lru_cache(maxsize=1 << 17)

@@ -56,11 +56,14 @@ def main() -> None:
         delta, title = _delta(work, n, args.rows)
         old = _state(assistant, title)
         seen: set[tuple[int, bool]] = set()
+        replies = [0]
         stop = threading.Event()
 
-        def read(title: str = title, seen: set[tuple[int, bool]] = seen, stop: threading.Event = stop) -> None:
+        def read(title: str = title, seen: set[tuple[int, bool]] = seen, stop: threading.Event = stop,
+                 replies: list[int] = replies) -> None:  # fmt: skip
             while not stop.is_set():
                 seen.add(_state(assistant, title))
+                replies[0] += 1
 
         reader = threading.Thread(target=read)
         reader.start()
@@ -76,7 +79,7 @@ def main() -> None:
         allowed = {old, new} if published or not killed else {old}
         row = {
             "moment": f"{marker} +{delay:.1f} s", "killed": killed, "published": published,
-            "check_ok": check.returncode == 0, "replies": len(seen),
+            "check_ok": check.returncode == 0, "replies": replies[0], "states_seen": len(seen),
             "mixed": sorted(s for s in seen if s not in {old, new}),
             "state_ok": now in ({old} if not published else {new}),
             "seen_ok": seen <= allowed,

@@ -61,6 +61,10 @@ _CHUNK_COLUMNS: dict[str, str] = {
 _MEMORY_LIMIT = "128MB"
 #: ... and once the table is written and only scanned (a lower limit makes DuckDB evict its cache).
 _SCAN_LIMIT = "64MB"
+#: Deriving the postings of a whole store joins every posting's key and keywords to its first row, and DuckDB
+#: holds that join's build side in memory: about this many bytes a row (measured: 1M rows with 950k distinct
+#: near-duplicate groups fail at 128 MB and pass at 256 MB, peak 343 MB). The limit grows with the rows.
+_BYTES_PER_ROW = 320
 #: Rows fetched per query when every posting is read (see `posting_records`).
 _PAGE_ROWS = 20_000
 #: kind -> (the table mapping its items to vector records, the item id column)
@@ -320,13 +324,18 @@ class PostingsTable:
         group = "row(lower(title), coalesce(company, ''), coalesce(city, ''))"
         own_group = "row(lower(postings.title), coalesce(postings.company, ''), coalesce(postings.city, ''))"
         if not self._has("postings"):
+            rows = self.query("SELECT count(*) FROM file_rows")[0][0]
+            self.con.execute(f"SET memory_limit = '{max(128 << 20, rows * _BYTES_PER_ROW) >> 20}MB'")
+            # In steps through tables, each within the limit (one statement held the rows twice).
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE derived AS {derive.format(only='')}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE near AS SELECT {group} AS g, count(*) AS n FROM derived "
+                             "GROUP BY ALL")  # fmt: skip
             self.con.execute(
-                f"""CREATE TABLE postings AS
-                    WITH rows AS ({derive.format(only="")}),
-                    near AS (SELECT {group} AS g, count(*) AS n FROM rows GROUP BY ALL)
-                    SELECT r.*, near.n AS near_duplicates FROM rows r JOIN near
-                      ON row(lower(r.title), coalesce(r.company, ''), coalesce(r.city, '')) = near.g"""
+                """CREATE TABLE postings AS SELECT r.*, near.n AS near_duplicates FROM derived r JOIN near
+                   ON row(lower(r.title), coalesce(r.company, ''), coalesce(r.city, '')) = near.g"""
             )
+            self.con.execute("DROP TABLE derived")
+            self.con.execute("DROP TABLE near")
             # Postings are read by id for every search hit (an index: 4 ms instead of 30 at 100k postings).
             self.con.execute("CREATE INDEX postings_id ON postings (posting_id)")
             self.con.execute("DELETE FROM touched")
@@ -348,8 +357,10 @@ class PostingsTable:
         return True
 
     def settle(self) -> None:
-        """After the table is written: what follows only scans it, so DuckDB gives back its cache."""
-        self.con.execute(f"SET memory_limit = '{_SCAN_LIMIT}'")
+        """After the postings are derived: what follows reads them and changes the smaller tables, so DuckDB gives
+        back its cache (a limit that still grows with the store: the vector and word tables are joined by key)."""
+        rows = self.query("SELECT count(*) FROM postings")[0][0]
+        self.con.execute(f"SET memory_limit = '{max(64 << 20, rows * _BYTES_PER_ROW // 2) >> 20}MB'")
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -61,9 +61,11 @@ _CHUNK_COLUMNS: dict[str, str] = {
 _MEMORY_LIMIT = "128MB"
 #: ... and once the table is written and only scanned (a lower limit makes DuckDB evict its cache).
 _SCAN_LIMIT = "64MB"
-#: Deriving the postings of a whole store joins every posting's key and keywords to its first row, and DuckDB
-#: holds that join's build side in memory: about this many bytes a row (measured: 1M rows with 950k distinct
-#: near-duplicate groups fail at 128 MB and pass at 256 MB, peak 343 MB). The limit grows with the rows.
+#: DuckDB's working memory grows with the store past the limits above, by this many bytes a posting: deriving
+#: the postings joins every posting's key and keywords to its first row, and the vector-key and posting-id
+#: indexes (ART) are held in memory (measured at 1M rows with 950k distinct near-duplicate groups: the
+#: derivation failed at 128 MB and passed at 256 MB; the key indexes and the anti-joins of `reconcile_records`
+#: failed at 145 MB). Linear in the postings, a few hundred MB at a million.
 _BYTES_PER_ROW = 320
 #: Rows fetched per query when every posting is read (see `posting_records`).
 _PAGE_ROWS = 20_000
@@ -360,7 +362,7 @@ class PostingsTable:
         """After the postings are derived: what follows reads them and changes the smaller tables, so DuckDB gives
         back its cache (a limit that still grows with the store: the vector and word tables are joined by key)."""
         rows = self.query("SELECT count(*) FROM postings")[0][0]
-        self.con.execute(f"SET memory_limit = '{max(64 << 20, rows * _BYTES_PER_ROW // 2) >> 20}MB'")
+        self.con.execute(f"SET memory_limit = '{max(64 << 20, rows * _BYTES_PER_ROW) >> 20}MB'")
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -90,6 +90,8 @@ class PostingsTable:
         self.con.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._create()
+        elif self._has("postings"):  # a reader loads the id and key indexes, which grow with the store
+            self.con.execute(f"SET memory_limit = '{_fitted(self.query('SELECT count(*) FROM postings')[0][0])}'")
 
     def close(self) -> None:
         self.con.close()
@@ -326,8 +328,7 @@ class PostingsTable:
         group = "row(lower(title), coalesce(company, ''), coalesce(city, ''))"
         own_group = "row(lower(postings.title), coalesce(postings.company, ''), coalesce(postings.city, ''))"
         if not self._has("postings"):
-            rows = self.query("SELECT count(*) FROM file_rows")[0][0]
-            self.con.execute(f"SET memory_limit = '{max(128 << 20, rows * _BYTES_PER_ROW) >> 20}MB'")
+            self.con.execute(f"SET memory_limit = '{_fitted(self.query('SELECT count(*) FROM file_rows')[0][0])}'")
             # In steps through tables, each within the limit (one statement held the rows twice).
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE derived AS {derive.format(only='')}")
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE near AS SELECT {group} AS g, count(*) AS n FROM derived "
@@ -361,8 +362,7 @@ class PostingsTable:
     def settle(self) -> None:
         """After the postings are derived: what follows reads them and changes the smaller tables, so DuckDB gives
         back its cache (a limit that still grows with the store: the vector and word tables are joined by key)."""
-        rows = self.query("SELECT count(*) FROM postings")[0][0]
-        self.con.execute(f"SET memory_limit = '{max(64 << 20, rows * _BYTES_PER_ROW) >> 20}MB'")
+        self.con.execute(f"SET memory_limit = '{_fitted(self.query('SELECT count(*) FROM postings')[0][0], 64)}'")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -511,6 +511,11 @@ class _Spool:
 
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _fitted(rows: int, floor_mb: int = 128) -> str:
+    """DuckDB's memory limit for a store of `rows` postings (see `_BYTES_PER_ROW`)."""
+    return f"{max(floor_mb << 20, rows * _BYTES_PER_ROW) >> 20}MB"
 
 
 def id_digest(ids: Iterable[str]) -> tuple[int, str]:

@@ -642,6 +642,23 @@ def _all_collections(client: Any) -> list[Any]:
         offset += page
 
 
+#: The most unfiltered results a filtered search reads before it asks Chroma to filter instead.
+_OVERFETCH_MAX = 1000
+
+
+def _where_test(where: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """A test of one record's metadata for the `where` shapes the retriever builds: {field: {"$in": [...]}},
+    {field: value}, and {"$and": [...]} of those."""
+    if "$and" in where:
+        parts = [_where_test(part) for part in where["$and"]]
+        return lambda meta: all(part(meta) for part in parts)
+    ((field, condition),) = where.items()
+    if isinstance(condition, dict) and "$in" in condition:
+        allowed = set(condition["$in"])
+        return lambda meta: meta.get(field) in allowed
+    return lambda meta: meta.get(field) == condition
+
+
 class VectorView:
     """The segments one generation reads, searched as one: nearest live records first."""
 
@@ -681,21 +698,48 @@ class VectorView:
             if not segment.records or not segment.live:
                 continue
             collection = self.collection(segment)
-            want = min(
-                segment.records,
-                math.ceil(limit * segment.records / segment.live) + (segment.records > segment.live) * 8,
-            )
-            while True:
-                got = collection.query(query_embeddings=[vector], n_results=want, where=where, include=["distances"])
-                ids, distances = got["ids"][0], got["distances"][0]
-                live = keep(list(ids))
-                hits = [(rid, float(d)) for rid, d in zip(ids, distances, strict=True) if rid in live]
-                if len(hits) >= limit or len(ids) < want or want >= segment.records:
-                    break
-                want = min(segment.records, want * 2)
+            hits = self._unfiltered_first(collection, segment, vector, limit, where, keep) if where else None
+            if hits is None:
+                hits = self._search_segment(collection, segment, vector, limit, where, keep)
             found += hits[:limit]
         found.sort(key=lambda hit: hit[1])
         return found[:limit]
+
+    def _search_segment(
+        self, collection: Any, segment: Segment, vector: Any, limit: int, where: dict[str, Any] | None,
+        keep: Callable[[list[str]], set[str]],
+    ) -> list[tuple[str, float]]:  # fmt: skip
+        margin = 8 if segment.records > segment.live else 0
+        want = min(segment.records, math.ceil(limit * segment.records / segment.live) + margin)
+        while True:
+            got = collection.query(query_embeddings=[vector], n_results=want, where=where, include=["distances"])
+            ids, distances = got["ids"][0], got["distances"][0]
+            live = keep(list(ids))
+            hits = [(rid, float(d)) for rid, d in zip(ids, distances, strict=True) if rid in live]
+            if len(hits) >= limit or len(ids) < want or want >= segment.records:
+                return hits
+            want = min(segment.records, want * 2)
+
+    def _unfiltered_first(
+        self, collection: Any, segment: Segment, vector: Any, limit: int, where: dict[str, Any],
+        keep: Callable[[list[str]], set[str]],
+    ) -> list[tuple[str, float]] | None:  # fmt: skip
+        """Nearest records that pass `where`, from unfiltered queries of up to `_OVERFETCH_MAX` results; None when
+        they hold too few (then Chroma filters). Chroma's own filter reads the metadata of every record that
+        passes it: 1-2 s at a million records against 70-280 ms for 200-1,000 unfiltered results."""
+        passes = _where_test(where)
+        want = min(segment.records, max(10 * limit, 200))
+        while True:
+            got = collection.query(query_embeddings=[vector], n_results=want, include=["distances", "metadatas"])
+            ids, distances, metas = got["ids"][0], got["distances"][0], got["metadatas"][0]
+            chosen = [(rid, float(d)) for rid, d, m in zip(ids, distances, metas, strict=True) if passes(m or {})]
+            live = keep([rid for rid, _ in chosen])
+            hits = [hit for hit in chosen if hit[0] in live]
+            if len(hits) >= limit or want >= segment.records:
+                return hits
+            if want >= _OVERFETCH_MAX:
+                return None
+            want = min(segment.records, want * 5)
 
     def ids(self, kind: str) -> list[str]:
         """Every record id the kind's segments hold, dead ones included (a scan)."""

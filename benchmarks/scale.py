@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "ca-scale")
     parser.add_argument("--pooled-from", type=int, default=1_000_000)
     parser.add_argument("--table", action="store_true")
+    parser.add_argument(
+        "--reuse-store", action="store_true", help="measure a store built by an earlier run (no ingest)"
+    )
     parser.add_argument("--child", choices=["ingest", "query"])
     parser.add_argument("--store", type=Path)
     parser.add_argument("--chroma-url")
@@ -79,21 +82,23 @@ def main() -> None:
     if not args.table:
         for size in [int(s) for s in args.sizes.split(",")]:
             for mode in args.modes.split(","):
-                result = run(size, mode, args.work, pooled=size >= args.pooled_from)
+                result = run(size, mode, args.work, pooled=size >= args.pooled_from, reuse=args.reuse_store)
                 _save(result)
                 print(json.dumps(result), flush=True)
     print(table(json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else []))
 
 
-def run(size: int, mode: str, work: Path, pooled: bool) -> dict[str, Any]:
+def run(size: int, mode: str, work: Path, pooled: bool, reuse: bool = False) -> dict[str, Any]:
     from tests.chroma_server import ChromaServer
 
     work.mkdir(parents=True, exist_ok=True)
     files = _files(size, work)
     store = work / f"store-{size}-{mode}"
     data = work / f"chroma-{size}"
-    shutil.rmtree(store, ignore_errors=True)
-    shutil.rmtree(data, ignore_errors=True)
+    reuse = reuse and (store / "CURRENT").exists()
+    if not reuse:
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
     server = ChromaServer(data) if mode == "server" else None
     result: dict[str, Any] = {"size": size, "mode": mode, "vectors": "pooled" if pooled else "real"}
     try:
@@ -101,12 +106,14 @@ def run(size: int, mode: str, work: Path, pooled: bool) -> dict[str, Any]:
             server.start()
         url = server.url if server is not None else None
         common = ["--store", str(store)] + (["--chroma-url", url] if url else [])
-        t0 = time.perf_counter()
-        out = _python(["--child", "ingest", *common, "--vectors", result["vectors"], "--files", *map(str, files)], work)
-        result["ingest_s"] = time.perf_counter() - t0
-        result.update(out)
-        result["rows_per_s"] = size / result["ingest_s"]
-        result["write_rows_per_s"] = size / max(1e-9, result["ingest_s"] - out["embed_s"])
+        if not reuse:
+            t0 = time.perf_counter()
+            args = ["--child", "ingest", *common, "--vectors", result["vectors"], "--files", *map(str, files)]
+            out = _python(args, work)
+            result["ingest_s"] = time.perf_counter() - t0
+            result.update(out)
+            result["rows_per_s"] = size / result["ingest_s"]
+            result["write_rows_per_s"] = size / max(1e-9, result["ingest_s"] - out["embed_s"])
         result["store_mb"] = (_du(store) + (_du(data) if server else 0)) / 1e6
         if server is not None and server.process is not None:
             result["server_peak_mb"] = _peak_rss_mb(server.process.pid)

@@ -586,15 +586,9 @@ class VectorSpace:
         return out_ids, array, metas
 
     def ids(self, collection: Any) -> list[str]:
-        """Every record id in a segment (a scan; `check` uses it)."""
-        out: list[str] = []
-        offset, page = 0, 5000
-        while True:
-            got = collection.get(include=[], limit=page, offset=offset)
-            out += got["ids"]
-            if len(got["ids"]) < page:
-                return out
-            offset += page
+        """Every record id in a segment (`check` uses it), in one read: pages by offset cost a scan each, which
+        at a million records took over five minutes."""
+        return list(collection.get(include=[])["ids"])
 
 
 def http_client(url: str, token: str | None) -> Any:

@@ -316,7 +316,7 @@ class StoreWriter:
         staging = self.stage()
         manifest = {**manifest, "schema_version": SCHEMA_VERSION, "embedding_model": self.model_id}
         if self.space is not None:
-            manifest["vectors"] = {"mode": self.space.mode, "store_id": self.space.prefix[3:-1] or None}
+            manifest["vectors"] = {"mode": self.space.mode, "store_id": self.space.store_id}
         if self.model_version:
             manifest["embedding_model_version"] = self.model_version
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -462,9 +462,9 @@ class VectorSpace:
     """Where a store's vector segments live, and every Chroma call the project makes.
 
     Embedded (no `url`): each segment is a Chroma folder of its own under `<store>/vectors/`. Server: each
-    segment is a collection named `ca-<store id>-<segment>` on a Chroma server (`chroma run`, or Chroma's
-    Python server with token authentication), reached with `chromadb.HttpClient`. Both behave the same:
-    a segment is written once, by the run that makes it, and then only read.
+    segment is a collection named `ca-<store id>-<segment>` on a Chroma server (`chroma run`, behind a proxy
+    that checks the token: see the README's "Running at scale"), reached with `chromadb.HttpClient`. Both
+    behave the same: a segment is written once, by the run that makes it, and then only read.
     """
 
     def __init__(
@@ -490,6 +490,11 @@ class VectorSpace:
     @property
     def mode(self) -> str:
         return "server" if self.url else "embedded"
+
+    @property
+    def store_id(self) -> str | None:
+        """The id naming this store's collections on the server (None when embedded)."""
+        return self.prefix.removeprefix("ca-").removesuffix("-") or None
 
     def where(self) -> str:
         return f"the Chroma server at {self.url}" if self.url else str(self.root / _SEGMENTS_DIR)

@@ -80,7 +80,12 @@ def _segment_ids(settings: Settings) -> dict[str, list[str]]:
     for segment in _manifest(settings)["segments"]:
         if settings.chroma_url:
             host, port = settings.chroma_url.removeprefix("http://").split(":")
-            client: Any = chromadb.HttpClient(host=host, port=int(port))
+            from chromadb.config import Settings as ChromaSettings
+
+            provider = "chromadb.auth.token_authn.TokenAuthClientProvider"
+            auth = {"chroma_client_auth_provider": provider, "chroma_client_auth_credentials": settings.chroma_token}
+            auth = auth if settings.chroma_token else {}
+            client: Any = chromadb.HttpClient(host=host, port=int(port), settings=ChromaSettings(**auth))
             store_id = (settings.store / "STORE_ID").read_text().strip()
             collection = client.get_collection(f"ca-{store_id}-{segment['name']}")
         else:
@@ -299,11 +304,14 @@ def test_the_readme_recipe_passes_the_token_and_refuses_anything_else(files: Pat
         result = check_store(settings)
         assert result.ok, result.render()
         assert _search(settings, "NLP工程师 北京")
+        before = (_manifest(settings), _segment_ids(settings))
+        _jobs(files / "board" / "extra.csv", 3, start=8000, tag="令牌")
         for wrong in (None, "not-the-token"):
             with pytest.raises(RuntimeFailure, match="refused the token"):
                 Corpus(settings.with_(chroma_token=wrong)).vectors  # noqa: B018
             with pytest.raises(RuntimeFailure, match="refused the token"):
                 ingest([files], settings.with_(chroma_token=wrong), _opts())
+            assert (_manifest(settings), _segment_ids(settings)) == before  # nothing written, nothing lost
         result = check_store(settings.with_(chroma_token=None))
         assert not result.ok and "refused the token" in result.render() and "--repair" not in result.render()
 

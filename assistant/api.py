@@ -22,15 +22,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
-
 from assistant import errors
 from assistant.config import PACKAGE_ROOT, Settings
-from assistant.corpus import Corpus
 from assistant.errors import RuntimeFailure, StoreMissingError, UserError
 from assistant.plan import Plan, follow, make_plan
 from assistant.planner import advise, evidence_for, figure_blocks, gloss, resolve
-from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer, Figure, FilePreview
 from assistant.understand import Profile, Query, stated_pay, understand
 from assistant.vocab import canonical_city, find_skills, role_families, role_family
@@ -38,7 +34,11 @@ from assistant.writer import Findings, compose
 from assistant.writer import label as label
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
+
+    from assistant.corpus import Corpus
     from assistant.evaluation import EvalReport
+    from assistant.retriever import HybridRetriever
     from ingest.check import CheckResult
     from ingest.report import IngestReport
 
@@ -61,6 +61,11 @@ class _Generation:
     A question runs start to end on the generation it started with."""
 
     def __init__(self, settings: Settings) -> None:
+        # Imported here: ingest, check and the other commands that do not answer start without LangChain and
+        # Chroma's client (over a second of start-up).
+        from assistant.corpus import Corpus
+        from assistant.retriever import HybridRetriever
+
         self.corpus = Corpus(settings)
         self.retriever = HybridRetriever(corpus=self.corpus, k=4)
         self.chain: Runnable[dict[str, Any], Answer] | None = None
@@ -210,6 +215,8 @@ class CareerAssistant:
         self, gen: _Generation
     ) -> tuple[Runnable[dict[str, Any], dict[str, Any]], Runnable[dict[str, Any], Answer]]:
         """(understand then gather the findings, that followed by the writer) over one generation."""
+        from langchain_core.runnables import RunnableLambda, RunnableParallel
+
         corpus, retriever = gen.corpus, gen.retriever
         understand_step = RunnableLambda(partial(self._understand, gen), name="understand")
         gather = RunnableParallel(
@@ -236,6 +243,8 @@ class CareerAssistant:
         return findings, findings | write
 
     def _writer(self) -> Any:
+        from langchain_core.runnables import RunnableLambda
+
         from assistant.llm import LLMWriter
 
         return LLMWriter(self.chat_model, RunnableLambda(self._write, name="write"))

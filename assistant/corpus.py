@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.market import PostingsTable
-from assistant.store import (
-    VectorSpace,
-    VectorView,
+from assistant.generations import (
     check_vectors_at,
     current_generation,
     manifest_segments,
     open_generation,
+    vector_mode,
 )
+from assistant.market import PostingsTable
+from assistant.store import VectorSpace, VectorView
 
 
 class Corpus:
@@ -52,9 +52,9 @@ class Corpus:
         """The generation's vector segments, embedded or on the configured Chroma server."""
         s = self.settings
         model = str(s.embedding_model) if s.embedding_model else None
+        check_vectors_at(self.manifest, vector_mode(s.chroma_url), Path(s.store))
         space = VectorSpace(Path(s.store), s.embedding_backend, model, s.embedding_model_name, url=s.chroma_url,
                             token=s.chroma_token)  # fmt: skip
-        check_vectors_at(self.manifest, space, Path(s.store))
         return VectorView(space, manifest_segments(self.manifest))
 
     @cached_property

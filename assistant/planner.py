@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant import figures as fig
 from assistant.plan import AI_TARGETS, TECH_FAMILIES, Part, Plan, with_period
 from assistant.retrieval import (
     Evidence,
-    HybridRetriever,
     distinctive_terms,
     sentence_scores,
     split_sentences,
@@ -20,6 +19,9 @@ from assistant.schema import Figure, Filters
 from assistant.understand import Profile, Query
 from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases, source_label
 from assistant.writer import AdviceRow, Block
+
+if TYPE_CHECKING:
+    from assistant.retriever import HybridRetriever
 
 #: Below this cosine similarity an article passage is not taken as evidence for a fact question.
 MIN_FACT_SIMILARITY = 0.3

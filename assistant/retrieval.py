@@ -18,17 +18,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from assistant import figures as fig
 from assistant.figures import Filters
 from assistant.words import tokenize
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ class Evidence:
     sentence_similarity: tuple[float, ...] = ()
 
     def to_document(self) -> Document:
+        from langchain_core.documents import Document
+
         return Document(
             page_content=self.text,
             metadata={
@@ -188,47 +189,30 @@ def fuse_scores(
     return fuse([[first[rid] for rid in ranked]], k)
 
 
-class HybridRetriever(BaseRetriever):
-    """A LangChain retriever over a store: `invoke("question")` gives fused, diverse Documents.
-
-    Attributes:
-        corpus: an opened store (`assistant.corpus.Corpus`).
-        k: how many passages to return.
-        kinds: which collections to search: "article", "posting" or both.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    corpus: Any
-    k: int = 5
-    kinds: tuple[str, ...] = ("article", "posting")
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [e.to_document() for e in self.search(query, k=self.k, kinds=self.kinds)]
-
-    def search(
-        self,
-        text: str,
-        k: int = 5,
-        kinds: Sequence[str] = ("article", "posting"),
-        filters: Filters | None = None,
-        expansion: str = "",
-    ) -> list[Evidence]:
-        """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order."""
-        query = f"{text} {expansion}".strip()
-        vector = self.corpus.embed_query(text)
-        index = lexical_index(self.corpus)
-        results: list[Evidence] = []
-        for kind in kinds:
-            pool = max(4 * k, 20)
-            dense = _dense(self.corpus, vector, kind, filters, pool)
-            lexical = index.search(query, kind, filters, pool)
-            weight = index.lexical_weight(query, kind)
-            if kind == "article":
-                results.extend(fuse_scores(dense, lexical, k, ARTICLE_LEXICAL_SHARE * weight))
-            else:
-                results.extend(fuse([dense, lexical], k, weights=(1.0, weight)))
-        return results
+def hybrid_search(
+    corpus: Any,
+    text: str,
+    k: int = 5,
+    kinds: Sequence[str] = ("article", "posting"),
+    filters: Filters | None = None,
+    expansion: str = "",
+) -> list[Evidence]:
+    """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order: the
+    dense and the BM25 lists of each kind, fused (the LangChain retriever, `assistant.retriever`, wraps it)."""
+    query = f"{text} {expansion}".strip()
+    vector = corpus.embed_query(text)
+    index = lexical_index(corpus)
+    results: list[Evidence] = []
+    for kind in kinds:
+        pool = max(4 * k, 20)
+        dense = _dense(corpus, vector, kind, filters, pool)
+        lexical = index.search(query, kind, filters, pool)
+        weight = index.lexical_weight(query, kind)
+        if kind == "article":
+            results.extend(fuse_scores(dense, lexical, k, ARTICLE_LEXICAL_SHARE * weight))
+        else:
+            results.extend(fuse([dense, lexical], k, weights=(1.0, weight)))
+    return results
 
 
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\s+-\s+")

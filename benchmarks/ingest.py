@@ -98,8 +98,8 @@ def _child(case: str, store: Path) -> dict[str, object]:
 
 
 def _summaries(store: Path) -> list[str]:
+    from assistant.generations import current_generation
     from assistant.market import PostingsTable
-    from assistant.store import current_generation
 
     gen = current_generation(store)
     assert gen is not None, "run the cold case first"
@@ -108,8 +108,8 @@ def _summaries(store: Path) -> list[str]:
 
 
 def _embedded_posting_texts(store: Path) -> list[str]:
+    from assistant.generations import current_generation
     from assistant.market import PostingsTable
-    from assistant.store import current_generation
     from ingest.sync import posting_text
 
     gen = current_generation(store)
@@ -119,8 +119,8 @@ def _embedded_posting_texts(store: Path) -> list[str]:
 
 
 def _chunk_texts(store: Path) -> list[str]:
+    from assistant.generations import current_generation
     from assistant.market import PostingsTable
-    from assistant.store import current_generation
     from ingest.sync import chunk_text
 
     gen = current_generation(store)

@@ -140,8 +140,8 @@ def _texts(store: Path) -> dict[str, list[dict[str, Any]]]:
     """The texts ingest embeds (ingest.sync's posting_text and chunk_text), with where each comes from and
     the text a reader sees (posting summary, chunk)."""
     sys.path.insert(0, str(REPO))
+    from assistant.generations import current_generation
     from assistant.market import PostingsTable
-    from assistant.store import current_generation
     from ingest.sync import chunk_text, posting_text
 
     gen = current_generation(store)
@@ -234,7 +234,7 @@ def child_hybrid(model: str, store: Path, questions: list[dict[str, Any]]) -> di
     from assistant.config import Settings
     from assistant.corpus import Corpus
     from assistant.planner import gloss
-    from assistant.retrieval import HybridRetriever
+    from assistant.retriever import HybridRetriever
     from assistant.understand import understand
 
     overrides = MODELS[model] or {}

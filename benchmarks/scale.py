@@ -308,7 +308,7 @@ def _child_query(args: argparse.Namespace) -> None:
         assert found, "no posting found"
     # The whole retriever (vector search and BM25, fused), as a question uses it; the BM25 index over every
     # posting is built by the first question of a generation.
-    from assistant.retrieval import HybridRetriever
+    from assistant.retriever import HybridRetriever
 
     retriever = HybridRetriever(corpus=corpus, k=4)
     t = time.perf_counter()

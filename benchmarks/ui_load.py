@@ -124,7 +124,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gradio_client import Client
 
-    from assistant.store import current_generation
+    from assistant.generations import current_generation
     from assistant.ui import CONCURRENCY, QUEUE_SIZE
 
     store = Path(args.store).resolve()

@@ -64,14 +64,9 @@ class CheckResult:
 def check_store(settings: Settings) -> CheckResult:
     """Check the live generation of `settings.store` (see the module docstring); never changes the store."""
     from assistant.embeddings import model_identity
+    from assistant.generations import check_compatible, current_generation, manifest_segments, read_manifest
     from assistant.market import PostingsTable
-    from assistant.store import (
-        check_compatible,
-        current_generation,
-        index_file_problems,
-        manifest_segments,
-        read_manifest,
-    )
+    from assistant.store import index_file_problems
 
     root = settings.store
     result = CheckResult(store=str(root))
@@ -255,7 +250,7 @@ def repair_store(settings: Settings, progress: Callable[[str], None] | None = No
     Raises:
         UserError: there is no readable manifest to rebuild from, or none of its files exists.
     """
-    from assistant.store import current_generation, read_manifest
+    from assistant.generations import current_generation, read_manifest
     from ingest.pipeline import IngestOptions, ingest, path_of
 
     try:

@@ -10,16 +10,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assistant.config import Settings
 from assistant.errors import RuntimeFailure
+from assistant.generations import KINDS, Segment, new_segment_name
 from assistant.market import PostingsTable
-from assistant.store import KINDS, Segment, VectorSpace, new_segment_name
 from ingest.report import IngestReport
 from ingest.summarize import embedding_text
+
+if TYPE_CHECKING:
+    from assistant.store import VectorSpace
 
 
 def text_sha(text: str) -> str:

@@ -231,6 +231,7 @@ def test_derived_postings_after_small_changes_equal_a_fresh_build(files: Path, t
     ingest([files], settings, _opts())
     jobs = files / "board" / "jobs.csv"
     lines = jobs.read_text(encoding="utf-8").splitlines()
+    original = list(lines)
     # Near-duplicate groups change (a row repeated under another id, a title changed), rows go and come.
     lines[5] = lines[5].replace("公司5", "公司6")
     lines.append(lines[10])
@@ -239,6 +240,12 @@ def test_derived_postings_after_small_changes_equal_a_fresh_build(files: Path, t
     jobs.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _jobs(files / "board" / "more.csv", 20, start=0)  # the same titles again: near-duplicates across files
     assert ingest([files], settings, _opts()).ok
+    _assert_live_records_are_the_mapped_ones(settings)
+    # The removed rows come back: their records, dead in the last generation, are used again (nothing embedded).
+    jobs.write_text("\n".join(lines[:30] + original[30:35] + lines[30:]) + "\n", encoding="utf-8")
+    report = ingest([files], settings, _opts())
+    assert report.ok and report.texts_embedded == 0 and report.texts_reused >= 5
+    _assert_live_records_are_the_mapped_ones(settings)
     fresh = Settings(store=tmp_path / "fresh")
     ingest([files], fresh, _opts())
     query = "SELECT * EXCLUDE (keywords) FROM postings ORDER BY posting_id"
@@ -251,6 +258,18 @@ def test_derived_postings_after_small_changes_equal_a_fresh_build(files: Path, t
     finally:
         a.close()
         b.close()
+
+
+def _assert_live_records_are_the_mapped_ones(settings: Settings) -> None:
+    """Each posting's vector key is held by exactly one live record, and no other record is live."""
+    corpus = Corpus(settings)
+    try:
+        mapped = {r[0] for r in corpus.query("SELECT vector_key FROM posting_vectors")}
+        records = corpus.query("SELECT vector_key, live FROM vector_records WHERE kind = 'posting'")
+        assert {k for k, live in records if live} == mapped
+        assert len({k for k, _ in records}) == len(records)
+    finally:
+        corpus.close()
 
 
 def test_a_missing_server_or_a_wrong_url_is_a_clear_error(

@@ -15,7 +15,8 @@ from assistant import embeddings
 from assistant.config import EMBEDDING_MODELS, MINILM_MODEL_NAME, USE_MODEL_NAME, Settings
 from assistant.embeddings import LangChainEmbeddings, model_identity
 from assistant.errors import StoreMismatchError, UserError
-from assistant.store import SCHEMA_VERSION, ProjectEmbeddingFunction, check_compatible
+from assistant.generations import SCHEMA_VERSION, check_compatible
+from assistant.store import ProjectEmbeddingFunction
 
 REPO = Path(__file__).resolve().parent.parent
 

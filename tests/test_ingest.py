@@ -15,8 +15,9 @@ import pytest
 from assistant.config import BUNDLED_CORPUS, Settings
 from assistant.corpus import Corpus
 from assistant.errors import RuntimeFailure, StoreLockedError, StoreMismatchError
+from assistant.generations import WriterLock, current_generation
 from assistant.market import PostingsTable
-from assistant.store import VectorSpace, WriterLock, current_generation
+from assistant.store import VectorSpace
 from ingest.pipeline import IngestOptions, ingest
 
 LAGOU_HEADER = ",职位编码,职位名称,所在城市,发布日期,薪资待遇,公司编码,公司名称,公司全称\n"

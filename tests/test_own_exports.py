@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from assistant.config import Settings
+from assistant.generations import current_generation
 from assistant.market import PostingsTable
 from assistant.schema import Filters
-from assistant.store import current_generation
 from ingest.pipeline import IngestOptions, ingest
 from tests.exports import EDUCATION, distinct, postings, save_xlsx, stated
 

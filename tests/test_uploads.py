@@ -111,7 +111,7 @@ def test_an_ingest_that_runs_too_long_is_stopped_and_loses_nothing(assistant: An
 
 def test_a_store_in_use_adds_nothing_and_says_why(assistant: Any, store: Path, tmp_path: Path) -> None:
     from assistant.errors import StoreLockedError
-    from assistant.store import WriterLock
+    from assistant.generations import WriterLock
 
     upload = tmp_path / "while_locked.csv"
     upload.write_text(GOOD, encoding="utf-8")

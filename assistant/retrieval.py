@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A filtered vector search that finds too few passing records among the nearest searches among the ones that
+#: pass, by id, when there are at most this many in a segment (Chroma's own filter otherwise).
+ALLOWED_MAX = 50_000
 #: Reciprocal-rank-fusion constant: 60 is the usual choice; larger flattens the rank differences.
 RRF_K = 60
 #: The lexical list gets its full weight when this many of the question's distinctive words (or all of them,
@@ -127,7 +130,18 @@ def _chroma_where(filters: Filters | None) -> dict[str, Any] | None:
 
 def _dense(corpus: Any, vector: np.ndarray, kind: str, filters: Filters | None, limit: int) -> list[Evidence]:
     where = _chroma_where(filters) if kind == "posting" else None
-    hits = corpus.vectors.search(kind, vector, limit, where, keep=lambda keys: fig.live_vector_keys(corpus, kind, keys))
+    if where is None or filters is None:
+        hits = corpus.vectors.search(kind, vector, limit, keep=lambda keys: fig.live_vector_keys(corpus, kind, keys))
+    else:
+        # The table decides which records pass (the fields Chroma's metadata holds too, as before).
+        narrow = Filters(cities=filters.cities, roles=filters.roles, sources=filters.sources)
+        hits = corpus.vectors.search(
+            kind, vector, limit,
+            keep=lambda keys: fig.live_vector_keys(corpus, kind, keys, narrow),
+            where=where,
+            allowed=lambda segment: fig.segment_keys_passing(corpus, segment, narrow, ALLOWED_MAX),
+            share=fig.share_passing(corpus, narrow),
+        )  # fmt: skip
     keys = [key for key, _ in hits]
     # a posting record is shared by the postings with its text: one of them stands for it
     texts = fig.passages_of_chunk_vectors(corpus, keys) if kind == "article" else fig.passages_of_vectors(corpus, keys)

@@ -128,7 +128,7 @@ def _state(assistant: Any, title: str) -> tuple[int, bool]:
     from assistant import figures
 
     vector = corpus.embed_query(title)
-    hits = corpus.vectors.search("posting", vector, 3, None,
+    hits = corpus.vectors.search("posting", vector, 3,
                                  keep=lambda keys: figures.live_vector_keys(corpus, "posting", keys))  # fmt: skip
     found = figures.passages_of_vectors(corpus, [k for k, _ in hits])
     return count, any(row[4] == title for row in found.values())

@@ -95,16 +95,29 @@ def _segment_ids(settings: Settings) -> dict[str, list[str]]:
     return out
 
 
-def _search(settings: Settings, text: str, k: int = 5, where: dict[str, Any] | None = None) -> list[str]:
+def _search(settings: Settings, text: str, k: int = 5) -> list[str]:
     from assistant import figures
 
     corpus = Corpus(settings)
     try:
         vector = corpus.embed_query(text)
         hits = corpus.vectors.search(
-            "posting", vector, k, where, keep=lambda keys: figures.live_vector_keys(corpus, "posting", keys)
+            "posting", vector, k, keep=lambda keys: figures.live_vector_keys(corpus, "posting", keys)
         )
         return [key for key, _ in hits]
+    finally:
+        corpus.close()
+
+
+def _found(settings: Settings, text: str, city: str | None, k: int = 8) -> list[tuple[str, float]]:
+    """The retriever's dense hits (posting id, score), in a city or anywhere."""
+    from assistant.retrieval import _dense
+    from assistant.schema import Filters
+
+    corpus = Corpus(settings)
+    try:
+        found = _dense(corpus, corpus.embed_query(text), "posting", Filters(cities=(city,)) if city else None, k)
+        return [(e.record_id, round(e.score, 5)) for e in found]
     finally:
         corpus.close()
 
@@ -126,8 +139,8 @@ def test_ingest_ask_and_check_against_a_real_chroma_server(files: Path, chroma: 
     )
     assert check_store(server).ok, check_store(server).render()
     # The same files give the same nearest records in both modes.
-    for text, where in (("NLP工程师 北京", None), ("数据工程师", {"city": {"$in": ["上海"]}})):
-        assert _search(server, text, 8, where) == _search(embedded, text, 8, where)
+    for text, city in (("NLP工程师 北京", None), ("数据工程师", "Shanghai")):
+        assert _found(server, text, city) == _found(embedded, text, city) != []
     with CareerAssistant(settings=server) as assistant:
         answer = assistant.ask("北京NLP工程师的月薪是多少？")
     with CareerAssistant(settings=embedded) as assistant:
@@ -140,7 +153,7 @@ def test_a_three_row_file_adds_one_segment_and_leaves_the_others_untouched(files
     before = _segment_ids(settings)
     reader = Corpus(settings)  # opened on the first generation, before the ingest
     try:
-        first = reader.vectors.search("posting", reader.embed_query("LLM推理工程师"), 3, None, keep=set)
+        first = reader.vectors.search("posting", reader.embed_query("LLM推理工程师"), 3, keep=set)
         _jobs(files / "board" / "extra.csv", 3, start=5000, tag="LLM推理")
         report = ingest([files], settings, _opts())
         assert report.ok and report.committed and report.texts_embedded == 3
@@ -149,7 +162,7 @@ def test_a_three_row_file_adds_one_segment_and_leaves_the_others_untouched(files
         [new] = [k for k in after if k not in before]
         assert len(after[new]) == 3 and new.startswith("p000002-")
         # The reader on the old generation still searches its segments and finds what it found before.
-        assert reader.vectors.search("posting", reader.embed_query("LLM推理工程师"), 3, None, keep=set) == first
+        assert reader.vectors.search("posting", reader.embed_query("LLM推理工程师"), 3, keep=set) == first
     finally:
         reader.close()
     assert check_store(settings).ok
@@ -270,6 +283,79 @@ def _assert_live_records_are_the_mapped_ones(settings: Settings) -> None:
         assert len({k for k, _ in records}) == len(records)
     finally:
         corpus.close()
+
+
+def _vectors_of(settings: Settings) -> dict[str, Any]:
+    """Every record's stored vector, read with chromadb directly (not through the code under test)."""
+    import chromadb
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for segment in _manifest(settings)["segments"]:
+        if segment["kind"] != "posting":
+            continue
+        if settings.chroma_url:
+            client: Any = chromadb.HttpClient(*settings.chroma_url.removeprefix("http://").split(":"))
+            store_id = (settings.store / "STORE_ID").read_text().strip()
+            collection = client.get_collection(f"ca-{store_id}-{segment['name']}")
+        else:
+            client = chromadb.PersistentClient(path=str(settings.store / "vectors" / segment["name"]))
+            collection = client.get_collection("vectors")
+        got = collection.get(include=["embeddings"])
+        out.update(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+    return out
+
+
+@pytest.mark.parametrize("path", ["nearest first", "among those that pass", "chroma's filter"])
+def test_a_filtered_search_finds_the_nearest_passing_records_whichever_way_it_searches(
+    files: Path, settings: Settings, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city few postings are in: the records found are the exact nearest of those the table says pass,
+    computed here from the stored vectors, whether found among the nearest unfiltered records, among the
+    listed records that pass, or by Chroma's own filter."""
+    import duckdb
+    import numpy as np
+
+    from assistant import retrieval, store
+    from assistant.schema import Filters
+
+    rare = files / "board" / "rare.csv"
+    rare.write_text("title,company,city,salary\n" + "".join(f"大连算法岗{i},公司{i},大连,20k-30k\n" for i in range(9)),
+                    encoding="utf-8")  # fmt: skip
+    ingest([files], settings, _opts())
+    if path == "among those that pass":
+        monkeypatch.setattr(store, "_OVERFETCH_MAX", 200)
+    if path == "chroma's filter":
+        monkeypatch.setattr(store, "_OVERFETCH_MAX", 200)
+        monkeypatch.setattr(retrieval, "ALLOWED_MAX", 3)
+    ways: list[str] = []
+    among, segment_search = store.VectorView._among, store.VectorView._search_segment
+    monkeypatch.setattr(store.VectorView, "_among", lambda self, *a: ways.append("among") or among(self, *a))
+    monkeypatch.setattr(
+        store.VectorView, "_search_segment",
+        lambda self, *a: ways.append("chroma" if a[4] else "plain") or segment_search(self, *a),
+    )  # fmt: skip
+    gen = settings.store / (settings.store / "CURRENT").read_text().strip()
+    with duckdb.connect(str(gen / "postings.duckdb"), read_only=True) as con:
+        city = con.execute("SELECT city FROM postings WHERE title = '大连算法岗0'").fetchone()[0]
+        mapped = con.execute("SELECT v.vector_key, p.posting_id FROM postings p JOIN posting_vectors v "
+                             "USING (posting_id) WHERE p.city = ?", [city]).fetchall()  # fmt: skip
+    vectors = _vectors_of(settings)
+    corpus = Corpus(settings)
+    try:
+        question = corpus.embed_query("NLP工程师 上海")
+        q = np.asarray(question, dtype=np.float32)
+        distance = {key: 1.0 - float(vectors[key] @ q / np.linalg.norm(vectors[key]) / np.linalg.norm(q))
+                    for key, _ in mapped}  # fmt: skip
+        expected = sorted(distance.values())[:5]
+        found = retrieval._dense(corpus, question, "posting", Filters(cities=(city,)), 5)
+    finally:
+        corpus.close()
+    assert len(mapped) == 9 and len(found) == 5
+    assert [round(1.0 - e.score, 4) for e in found] == [round(d, 4) for d in expected]
+    assert {e.record_id for e in found} <= {pid for _, pid in mapped}
+    expected_ways = {"nearest first": [], "among those that pass": ["among"], "chroma's filter": ["among", "chroma"]}
+    assert ways == expected_ways[path]
 
 
 def test_a_missing_server_or_a_wrong_url_is_a_clear_error(

@@ -15,8 +15,10 @@ import pytest
 from assistant.config import BUNDLED_CORPUS, Settings
 from assistant.corpus import Corpus
 from assistant.errors import RuntimeFailure, StoreLockedError, StoreMismatchError
+from assistant.figures import live_vector_keys
 from assistant.generations import WriterLock, current_generation
 from assistant.market import PostingsTable
+from assistant.schema import Filters
 from assistant.store import VectorSpace
 from ingest.pipeline import IngestOptions, ingest
 
@@ -167,9 +169,11 @@ def test_vectors_match_the_table_and_answer_queries(corpus: Path, settings: Sett
         with PostingsTable(gen / "postings.duckdb", read_only=True) as table:
             pairs = table.query("SELECT vector_key, title FROM posting_vectors JOIN postings USING (posting_id)")
         title_of = dict(pairs)
-        hits = vectors.search("posting", query, 2, None, keep=set)
+        hits = vectors.search("posting", query, 2, keep=set)
         assert title_of[hits[0][0]] in ("自然语言处理工程师", "NLP算法工程师")
-        got = vectors.search("posting", query, 10, {"city": "Shenzhen"}, keep=set)
+        shenzhen = Filters(cities=("Shenzhen",))
+        in_shenzhen = lambda keys: live_vector_keys(opened, "posting", keys, shenzhen)  # noqa: E731
+        got = vectors.search("posting", query, 10, keep=in_shenzhen, where={"city": "Shenzhen"})
         assert sorted(title_of[key] for key, _ in got) == ["LLM inference engineer", "机器学习工程师"]
     finally:
         opened.close()

@@ -397,15 +397,16 @@ def _run(
             return
 
         say(f"reading {len(todo)} new or changed file(s)")
-        warm_words()
-        # Chroma's client (and, when the live table is copied, the model) are made ready in a thread while the
-        # table is copied: the copy is the kernel's work, they are Python's. Not beside the parser: the model
-        # loading in a thread beside it made both Python-bound (5.0 s against 2.0 + 1.6 s one after the other).
+        # Chroma's client, then (when the live table is copied) the model, are made ready in a thread while the
+        # table is copied and the files read: the copy is the kernel's work and the table's DuckDB's, they are
+        # Python's. Not for a first build: the model loading beside a large parse made both Python-bound (5.0 s
+        # against 2.0 + 1.6 s one after the other).
         warm.start(model=writer.base is not None and not writer.rebuild)
         limits = Limits.of(settings)
         staging = writer.stage()
         space = warm.space()
         writer.attach(space)
+        warm_words()  # after Chroma's client: both are Python's work, and the words are needed last
         files = {k: v for k, v in old_files.items() if k in present or not options.prune or _exists(k)}
         loaded: list[InputFile] = []
         with PostingsTable(staging / "postings.duckdb") as table:
@@ -477,14 +478,15 @@ def _run(
 
 
 class _WarmUp:
-    """The vector space opened (importing Chroma's client, reaching the server) and the model loaded, in a
-    thread; `space()` waits for it and raises what it raised."""
+    """The vector space opened (importing Chroma's client, reaching the server), then the model loaded, in a
+    thread; `space()` waits for the first only and raises what opening it raised."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.thread: threading.Thread | None = None
         self.opened: Any = None
         self.error: BaseException | None = None
+        self.ready = threading.Event()
 
     def start(self, model: bool) -> None:
         self.thread = threading.Thread(target=self._run, args=(model,), name="warm-up", daemon=True)
@@ -493,19 +495,22 @@ class _WarmUp:
     def _run(self, model: bool) -> None:
         try:
             self.opened = vector_space(self.settings, create=True)
-            if model:
-                from assistant.embeddings import get_embedder
-
-                get_embedder(self.settings)  # kept by the embeddings module for the run's first text
         except BaseException as exc:  # raised again in the run's own thread by `space()`
             self.error = exc
+        finally:
+            self.ready.set()
+        if model and self.error is None:
+            from assistant.embeddings import get_embedder
+
+            # Kept by the embeddings module for the run's first text; a model that fails to load fails there.
+            with contextlib.suppress(Exception):
+                get_embedder(self.settings)
 
     def space(self) -> Any:
         if self.thread is None:
             self.start(model=False)
-        assert self.thread is not None
-        self.thread.join()
-        if self.error is not None and self.opened is None:
+        self.ready.wait()
+        if self.error is not None:
             raise self.error
         return self.opened
 

@@ -120,7 +120,7 @@ def run(size: int, mode: str, work: Path, pooled: bool, reuse: bool = False) -> 
         if server is not None and server.process is not None:
             result["server_peak_mb"] = _peak_rss_mb(server.process.pid)
         result.update(_python(["--child", "query", *common], work))
-        extra = _three_rows(work / f"add-{size}.csv")
+        extra = _three_rows(work / f"add-{size}.csv", tag=str(time.time_ns() % 10**9))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         t0 = time.perf_counter()
         added = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", str(extra), *common, "--json"],
@@ -167,11 +167,12 @@ def _files(size: int, work: Path) -> list[Path]:
     return out
 
 
-def _three_rows(path: Path) -> Path:
+def _three_rows(path: Path, tag: str) -> Path:
+    """Three postings no store holds yet (`tag` makes their titles new: a store measured again gets new texts)."""
     path.write_text("title,company,city,salary,date,skills,description\n"
-                    "大模型推理优化工程师（新增）,新公司甲,北京,40-60K,2026-11-20,\"vLLM,CUDA\",负责大模型推理优化。\n"
-                    "Senior RAG Engineer (new),New Co B,Shanghai,35-55K,2026-11-21,\"RAG,LangChain\",Build RAG.\n"
-                    "数据标注平台开发（新增）,新公司丙,成都,15-25K,2026-11-22,\"Python,SQL\",负责数据平台开发。\n",
+                    f"大模型推理优化工程师（新增{tag}）,新公司甲,北京,40-60K,2026-11-20,\"vLLM,CUDA\",负责大模型推理优化。\n"
+                    f"Senior RAG Engineer ({tag}),New Co B,Shanghai,35-55K,2026-11-21,\"RAG,LangChain\",Build RAG.\n"
+                    f"数据标注平台开发（新增{tag}）,新公司丙,成都,15-25K,2026-11-22,\"Python,SQL\",负责数据平台开发。\n",
                     encoding="utf-8")  # fmt: skip
     return path
 
@@ -346,7 +347,8 @@ def _save(result: dict[str, Any]) -> None:
     saved = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else []
     old = [r for r in saved if (r["size"], r["mode"]) == (result["size"], result["mode"])]
     if result.get("reused_store") and old:  # the ingest's figures stay those of the run that built the store
-        result = {**{k: v for k, v in old[0].items() if k.startswith(("ingest", "rows_", "write_", "embed"))}, **result}
+        built = ("ingest", "rows_", "write_", "embed", "store_mb")  # the store's size as its ingest left it
+        result = {**result, **{k: v for k, v in old[0].items() if k.startswith(built)}}
     saved = [r for r in saved if (r["size"], r["mode"]) != (result["size"], result["mode"])] + [result]
     saved.sort(key=lambda r: (r["size"], r["mode"]))
     RESULTS.write_text(json.dumps(saved, indent=1), encoding="utf-8")

@@ -4,7 +4,6 @@ without importing LangChain."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -13,7 +12,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.retrieval import Evidence, hybrid_search
-from assistant.schema import Filters
 
 
 class HybridRetriever(BaseRetriever):
@@ -34,13 +32,6 @@ class HybridRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [e.to_document() for e in self.search(query, k=self.k, kinds=self.kinds)]
 
-    def search(
-        self,
-        text: str,
-        k: int = 5,
-        kinds: Sequence[str] = ("article", "posting"),
-        filters: Filters | None = None,
-        expansion: str = "",
-    ) -> list[Evidence]:
-        """Fused results for `text` (+ `expansion`, the glossary's other-script names), per kind in order."""
-        return hybrid_search(self.corpus, text, k, kinds, filters, expansion)
+    def search(self, text: str, **options: Any) -> list[Evidence]:
+        """`assistant.retrieval.hybrid_search` over this retriever's store (k, kinds, filters, expansion)."""
+        return hybrid_search(self.corpus, text, **options)

@@ -62,6 +62,31 @@ def test_the_page_answers_from_a_chroma_server(served: tuple[Settings, ChromaSer
         demo.close()
 
 
+def test_an_upload_goes_to_the_chroma_server(served: tuple[Settings, ChromaServer], tmp_path: Path) -> None:
+    """A file added through the API (the page's upload path: a worker process, given the server's URL) lands in
+    a new segment on the server and is found at once."""
+    from assistant.api import CareerAssistant
+
+    settings, server = served
+    upload = tmp_path / "heron.csv"
+    upload.write_text("title,company,city,salary\n向量数据库内核工程师,Heron Data,成都,30k-45k\n", encoding="utf-8")
+    store_id = (settings.store / "STORE_ID").read_text().strip()
+
+    def segments() -> int:
+        return len([c for c in server.client().list_collections() if c.name.startswith(f"ca-{store_id}-p")])
+
+    listed = segments()
+    with CareerAssistant(settings=settings) as ca:
+        before = int(ca.stats()["postings"])
+        report = ca.add_files([upload], copy=True)
+        assert report.committed and [(f.status, f.records) for f in report.files] == [("added", 1)], report
+        assert int(ca.stats()["postings"]) == before + 1
+        docs = ca.retriever.invoke("向量数据库内核工程师 成都")
+    assert any(d.metadata["title"] == "向量数据库内核工程师" for d in docs), [d.metadata for d in docs]
+    assert not (settings.store / "vectors").exists()  # every vector is on the server
+    assert segments() == listed + 1
+
+
 def _replica(settings: Settings, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "serve", "--store", str(settings.store), "--chroma-url",

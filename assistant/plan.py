@@ -26,8 +26,9 @@ from functools import cache
 from typing import Any
 
 from assistant import vocab
+from assistant.reading import AskerFacts, Part, asker_facts, with_accounting
 from assistant.schema import Filters
-from assistant.understand import Profile, Query, _data, _number, _words, mentions
+from assistant.understand import Profile, Query, _data, _number, _words, mentions, role_spans
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
@@ -66,6 +67,9 @@ _SAY = {
         "ai_qualified": "{role} postings that list AI skills",
         "tech_roles": "the engineering role families (not sales, teaching or other jobs)",
         "graduate": "postings for new graduates (no experience asked)",
+        "degree_cohort": "postings asking for {level}",
+        "difficulty": "how hard a search is",
+        "open_to": "your experience, against what the postings ask",
     },
     "zh": {
         "ai_roles": "AI岗位（大模型、自然语言处理、机器学习、计算机视觉、语音、AI基础设施、AI工程）",
@@ -88,27 +92,20 @@ _SAY = {
         "ai_qualified": "要求AI技能的{role}职位",
         "tech_roles": "技术类岗位（不含销售、教学等其他职位）",
         "graduate": "面向应届生的职位（不要求经验）",
+        "degree_cohort": "要求{level}学历的职位",
+        "difficulty": "求职难度",
+        "open_to": "你的经验，与职位要求的经验对比",
     },
 }
 
 
+_LEVEL_WORDS = {"en": {"phd": "a PhD", "master": "a master's degree", "bachelor": "a bachelor's degree",
+                        "college": "a junior-college (大专) degree"},
+                 "zh": {"phd": "博士", "master": "硕士", "bachelor": "本科", "college": "大专"}}  # fmt: skip
+
+
 def _say(lang: str, key: str, **values: Any) -> str:
     return _SAY[lang][key].format(**values)
-
-
-@dataclass(frozen=True)
-class Part:
-    """A part of the question: its words, what it was read as, and, when it could not be used, why."""
-
-    words: str
-    meaning: str
-    reason: str = ""
-    term: str = ""  # a job-title word this part filters on (checked against the data by the planner)
-    topic: bool = False  # a topic the data holds nothing on (age, visas...): a reason to decline
-
-    @property
-    def used(self) -> bool:
-        return not self.reason
 
 
 @dataclass(frozen=True)
@@ -144,6 +141,8 @@ class Plan:
     target_skills: tuple[str, ...] = ()
     compare_kind: str = ""  # the filter kind the subjects differ in
     targets_named: bool = False  # advice: the asker named where they aim
+    asker: AskerFacts = AskerFacts()  # what the asker says of themselves (experience, degree, age...)
+    origins: tuple[str, ...] = ()  # advice: the role families the asker moves from
 
     @property
     def language(self) -> str:
@@ -224,6 +223,8 @@ def stated_pays(text: str) -> list[StatedPay]:
         period = "month"
         if _cue("year_pay").search(ctx_before) or _cue("year_pay").search(after[:10]):
             period = "year"
+        elif found and found[-1].period == "year" and re.search(r"(?:万|[kKwW]|元)\s*[、,，和及与/]\s*$", before):
+            period = "year"  # "年薪 10 万、30 万、50 万": a list of pays shares the period written before its first
         if _cue("month_pay").search(after[:10]) or re.search(r"月\s*(?:base)?\s*$|monthly\s*$", ctx_before, re.I):
             period = "month"
         elif _cue("day_pay").search(after[:6]) and not _cue("year_pay").search(ctx_before):
@@ -310,6 +311,41 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     return base, parts
 
 
+_GENERIC_TECH = ("backend", "frontend", "mobile")
+
+
+def _language_jobs(query: Query, base: Filters, pays: bool) -> tuple[Filters, list[Part]]:
+    """A language or platform named as the job ("Java开发", "a Go developer", "Java 年薪 30w"): the postings whose
+    title names it, not every posting that lists the skill (the 51job set is a search for "Python", so its
+    postings list Java without being Java jobs). Asked as something to learn or know, it stays a skill."""
+    table, ctx = _data()["plan"]["language_jobs"], _data()["plan"]["job_context"]
+    text = query.text
+    other_roles = [r for r in base.roles if r not in _GENERIC_TECH]
+    parts: list[Part] = []
+    terms: list[str] = []
+    named: list[str] = []
+    for start, end, skill in vocab.skill_spans(text):
+        if skill not in table or skill not in query.skills or skill in named:
+            continue
+        clause = re.split(r"[,，。.;；!！?？\n]", text[:start])[-1] + re.split(r"[,，。;；!！?？\n]", text[start:])[0]
+        if vocab.alias_pattern(ctx["not"]).search(clause) or _LEARN_ZH.search(clause):
+            continue
+        after = vocab.alias_pattern(ctx["after"]).match(text[end:].lstrip())
+        before = re.search(r"(?:^|[\s(（])(?:" + "|".join(map(re.escape, ctx["before"])) + r")\s*$", text[:start], re.I)
+        alone = not other_roles and (pays or _asks_pay(text) or query.intent in ("figure", "comparison", "trend"))
+        if not (after or before or alone) or other_roles:
+            continue
+        named.append(skill)
+        terms += [t for t in table[skill] if t not in terms]
+        words = text[start : end + (len(text[end:]) - len(text[end:].lstrip()) + after.end() if after else 0)].strip()
+        parts.append(Part(words, _say(query.language, "title", term=" / ".join(table[skill]))))
+    if not named:
+        return base, []
+    roles = tuple(r for r in base.roles if r not in _GENERIC_TECH)
+    skills = tuple(s for s in base.skills if s not in named)
+    return base.with_(roles=roles, skills=skills, title_terms=(*base.title_terms, *terms)), parts
+
+
 def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     """A job name outside the role families and skills becomes a title filter on its own words."""
     text = query.text
@@ -371,18 +407,8 @@ def _unanswerable(text: str, language: str) -> list[Part]:
     return parts
 
 
-def _experience(text: str) -> tuple[int, int] | None:
-    """Years of experience the asker states ("5 years of experience", "YOE: 1.5", "8年经验", "干了8年")."""
-    m = re.search(r"(\d+(?:\.\d+)?)\+?\s*(?:years?|yrs?)\s*(?:of\s+)?(?:experience|exp\b|in\b)", text, re.I)
-    m = m or re.search(r"YOE\s*[:：]?\s*(\d+(?:\.\d+)?)", text, re.I)
-    m = m or re.search(
-        r"(?:干了|工作了?|做了|从业)\s*(\d+)\s*年|(\d+)\s*年(?:工作)?经验|(\d+)\s*年(?=[^\d月]{0,4}(?:开发|前端|后端|java|程序员))",
-        text,
-        re.I,
-    )  # noqa: E501
-    if not m:
-        return None
-    years = float(next(g for g in m.groups() if g))
+def _band(years: float) -> tuple[int, int]:
+    """The experience band (minimum years a posting asks for) that a stated experience falls in."""
     return next(band for band in EXPERIENCE_BANDS if band[0] <= round(years) <= band[1] or band == EXPERIENCE_BANDS[-1])
 
 
@@ -485,6 +511,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     parts += found
     base, found = _named_titles(query, base)
     parts += found
+    base, found = _language_jobs(query, base, bool(stated_pays(text)))
+    parts += found
     base, found, tech_beside = _tech_jobs(query, base)
     parts += found
     if not base.roles and not base.skills and not base.companies and not base.title_terms:
@@ -496,7 +524,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", _measure_of(text)  # "标注员一个月能挣多少钱": a job name with a measure
     if intent == "out_of_scope":
         # A topic the data lacks, named ("retirement age", "996"): a decline that says so, not a generic refusal.
-        return Plan(query, "decline" if any(p.topic for p in parts) else intent, None, (), parts=tuple(parts))
+        return with_accounting(
+            Plan(query, "decline" if any(p.topic for p in parts) else intent, None, (), parts=tuple(parts)), companies
+        )
     pays = stated_pays(text)
     judging = _has("judge", text)
     needs_skills = _has("skills_needed", text)
@@ -534,19 +564,20 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             key = "yearly" if pay.period == "year" else "pay"
             parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "pay_position"
-    experience = _experience(text)
+    asker = asker_facts(text)
+    experience = _band(asker.experience.value) if asker.experience else None
     graduate = _cue("graduate").search(text) or re.search(r"\d{2}\s*届", text)  # "20 届": the class of 2020
     if experience is None and graduate:
         base = base.with_(experience_years=(0, 0))  # new graduates: postings that ask for no experience
         parts.append(Part(graduate.group(0), _say(lang, "graduate")))
-    elif experience is not None:
+    elif experience is not None and asker.experience is not None:
         if measure in ("salary", "pay_position") or intent == "figure" or _asks_pay(text):
             base = base.with_(experience_years=experience)
             low, high = experience
             band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
-            parts.append(Part(_say(lang, "experience"), band))
+            parts.append(Part(asker.experience.words, band))
         else:
-            parts.append(Part(_say(lang, "experience"), _say(lang, "experience"), _say(lang, "experience_why")))
+            parts.append(Part(asker.experience.words, _say(lang, "experience"), _say(lang, "experience_why")))
     education_asked = _has("education", text)
     levels = _education_levels(text)
     # A degree is asked about when a clause names one together with a need ("do I need a Master's?"); a degree
@@ -623,6 +654,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "fact", None  # "the share in the top 10 cities": a shape of figure the plan has not
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
     named_targets = False
     named = bool(base.roles or base.skills or base.cities or base.title_terms or base.companies)
     asked = _last_clause(text)
@@ -650,6 +682,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             before = mentions(text[: cue.start()] + " " + came, companies, strict_case=False)
             after = mentions(aim, companies, strict_case=False)
             origin = {*before.roles} | ({profile.role} - set(after.roles))
+            origins = tuple(r for r in [profile.role, *before.roles] if r and r in origin)
             targets = tuple(r for r in after.roles if r not in origin)
             if not after.roles:
                 targets = tuple(r for r in query.roles if r not in origin)
@@ -706,13 +739,49 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "salary"  # "what salary should I be earning": a pay question, not a decision
     if intent == "guidance":
         measure = measure if measure in ("education", "pay_position", "share") else "salary"
+    pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
+    profile_role = query.profile.role if query.profile else None
+    if pay_asked and profile_role and not switching and not any(
+        s.roles or s.skills or s.title_terms or s.companies for s in subjects
+    ):
+        # "3 years in, what should I earn as a data engineer": the asker's own role is the population.
+        subjects = tuple(s.with_(roles=(profile_role,)) for s in subjects)
+        words = next((text[a:b] for a, b, family in role_spans(text) if family == profile_role), "")
+        parts.append(Part(words or vocab.role_label(profile_role, lang), vocab.role_label(profile_role, lang)))
+    if pay_asked and asker.degree and not degree_asked and not any(s.education for s in subjects):
+        # "应届本科薪资多少": the asker's own degree is their cohort: postings asking for that degree.
+        level = asker.degree.value
+        subjects = tuple(s.with_(education=(level,)) for s in subjects)
+        extra = [m for m in extra if m != "education"]
+        parts.append(Part(asker.degree.words, _say(lang, "degree_cohort", level=_LEVEL_WORDS[lang][level])))
+    if pay_asked and asker.experience and experience and not any(s.experience_years for s in subjects):
+        subjects = tuple(s.with_(experience_years=experience) for s in subjects)
+        low, high = experience
+        band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
+        parts = [p for p in parts if p.words != asker.experience.words] + [Part(asker.experience.words, band)]
+    difficulty = _cue("difficulty").search(text)
+    if difficulty and not placed:
+        # "坐标深圳找 Java 开发都那么难的吗": no figure measures a search; say so, then the openings and what they ask.
+        reason = _data()["plan"]["difficulty"]["reason"][lang]
+        parts.append(Part(difficulty.group(0), _say(lang, "difficulty"), reason, asked=True))
+        named_population = any(s != Filters() for s in subjects)
+        countable = measure in (None, "count", "salary")
+        if intent in ("figure", "guidance", "decline", "fact") and named_population and countable:
+            intent, measure = "figure", "count"
+            extra += [m for m in ("salary", "experience", "education") if m not in extra]
+    if (difficulty or _has("can_i", text) or switching) and (asker.degree or asker.experience) and not placed:
+        extra.append("open_to")  # the share of the postings that would take the asker's degree and experience
+        why = _say(lang, "experience_why")
+        parts = [Part(p.words, _say(lang, "open_to")) if p.reason == why else p for p in parts]
     if intent in ("figure", "guidance") and subjects == (Filters(),) and any(p.topic for p in parts) and not placed:
         intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
-    return Plan(
+    plan = Plan(
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
-        target_skills=target_skills, compare_kind=compare_kind, targets_named=named_targets,
+        target_skills=target_skills, compare_kind=compare_kind, targets_named=named_targets, asker=asker,
+        origins=tuple(dict.fromkeys(origins)),
     )  # fmt: skip
+    return with_accounting(plan, companies)
 
 
 def _last_clause(text: str) -> str:
@@ -746,7 +815,8 @@ def _learning(text: str) -> bool:
 
 
 def _asks_pay(text: str) -> bool:
-    return bool(_has("salary_asked", text) or _WHAT_MAKE.search(text) or re.search(r"salary|pay\b|薪|工资", text, re.I))
+    return bool(_has("salary_asked", text) or _WHAT_MAKE.search(text)
+                or re.search(r"salary|pay\b|\bearn|薪|工资|值多少|挣多少", text, re.I))  # fmt: skip
 
 
 def _compare_measure(text: str) -> str:

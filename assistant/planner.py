@@ -15,7 +15,7 @@ from assistant.retrieval import (
     tokenize,
     with_sentence_similarity,
 )
-from assistant.schema import Figure, Filters
+from assistant.schema import EDUCATION_LEVELS, Figure, Filters
 from assistant.understand import Profile, Query
 from assistant.vocab import canonical_city, gloss_terms, role_label, skill_aliases, source_label
 from assistant.writer import AdviceRow, Block
@@ -167,6 +167,15 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             + ([Block("salary", tech, salary, [])] if salary else [])
             + [Block("count", tech, fig.count(db, tech), [])]
         )
+    if plan.intent == "advice" and "open_to" in plan.extra_measures:
+        # "5 years of backend, can I move into ML?": how many of each target's postings would take them.
+        profile = plan.query.profile or Profile()
+        origin = profile.role or (plan.origins[0] if plan.origins else None)
+        targets = plan.targets or tuple(r for r in AI_TARGETS if r != origin)
+        city = _advice_city(db, plan, profile, targets)
+        for role in targets[:4]:
+            subject, _ = _target_subject(db, Filters(roles=(role,)), city, _recent_years(db))
+            blocks += open_to_blocks(db, plan, subject)
     if plan.intent not in ("figure", "comparison", "trend", "guidance"):
         return blocks
     if query.unknown_places and not any(s.cities for s in plan.subjects):
@@ -179,12 +188,11 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
     if len(ranked) == 1:
         measure = "salary"
     for subject in plan.subjects:
-        if _missing(db, subject) and subject.experience_years is not None:
-            wider = subject.with_(experience_years=None)
-            if not _missing(db, wider):
-                # No posting asks for that much experience: say so, and give the figures without that condition.
-                blocks.append(Block("no_postings_wider", subject))
-                subject = wider
+        if _missing(db, subject) and (wider_and_dropped := _nearest(db, subject)):
+            # Nothing matches every condition: say so, and give the nearest population that has postings, named.
+            wider, dropped = wider_and_dropped
+            blocks.append(Block("no_postings_wider", subject, extra={"wider": wider, "dropped": dropped}))
+            subject = wider
         if _missing(db, subject):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db, plan.language)}))
             continue
@@ -237,11 +245,81 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                 wider = subject.with_(cities=()) if dimension == "city" else subject
                 wider = wider.with_(companies=()) if dimension == "company" else wider
                 blocks.append(Block("top", wider, fig.top(db, wider, dimension), [], {"dimension": dimension}))
-            if extra == "education":
-                ranking = fig.top(db, subject, "education", limit=8)
+            if extra in ("education", "experience"):
+                if (subject.education if extra == "education" else subject.experience_years):
+                    continue  # a population already limited to one degree (band) has no mix of them to show
+                ranking = fig.top(db, subject, extra, limit=8)
                 if ranking:
-                    blocks.append(Block("education", subject, ranking, [], {"dimension": "education"}))
+                    blocks.append(Block(extra, subject, ranking, [], {"dimension": extra}))
+            if extra == "salary" and measure != "salary":
+                salary = fig.salary(db, subject)
+                if salary:
+                    blocks.append(Block("salary", subject, salary, []))
+            if extra == "open_to":
+                blocks += open_to_blocks(db, plan, subject)
     return blocks
+
+
+def open_to_blocks(db: fig.SQL, plan: Plan, subject: Filters) -> list[Block]:
+    """Of the postings that state a degree (experience), the share that would take the asker's own: asking for
+    that degree or a lower one ("不限" included), or for no more years than the asker has."""
+    blocks: list[Block] = []
+    asker = plan.asker
+    if asker.degree is not None and asker.degree.value in EDUCATION_LEVELS:
+        whole = subject.with_(education=EDUCATION_LEVELS)
+        allowed = EDUCATION_LEVELS[: EDUCATION_LEVELS.index(asker.degree.value) + 1]
+        share = fig.share(db, whole.with_(education=allowed), whole)
+        if share:
+            blocks.append(Block("open_degree", whole, share, [], {"words": asker.degree.words,
+                                                                   "level": asker.degree.value}))  # fmt: skip
+    if asker.experience is not None:
+        whole = subject.with_(experience_years=(0, 99))
+        years = int(asker.experience.value)
+        share = fig.share(db, whole.with_(experience_years=(0, years)), whole)
+        if share:
+            blocks.append(Block("open_experience", whole, share, [], {"words": asker.experience.words,
+                                                                       "years": years}))  # fmt: skip
+    return blocks
+
+
+#: What is left out, in order, when no posting meets every condition of a question ("南京三年前端": no frontend
+#: posting in Nanjing asks 3 years): the asker's experience and degree first, then the city (the role everywhere),
+#: then the role (every engineering role in that city).
+_RELAXATIONS: tuple[tuple[str, ...], ...] = (
+    ("experience",), ("education",), ("experience", "education"), ("city",), ("city", "experience", "education"),
+    ("role",), ("role", "experience", "education"),
+)
+
+
+def _relaxed(subject: Filters, dropped: tuple[str, ...]) -> Filters | None:
+    """The subject without the dropped conditions; None when it has none of them to drop."""
+    changes: dict[str, Any] = {}
+    if "experience" in dropped:
+        if subject.experience_years is None:
+            return None
+        changes["experience_years"] = None
+    if "education" in dropped:
+        if not subject.education:
+            return None
+        changes["education"] = ()
+    if "city" in dropped:
+        if not subject.cities or not (subject.roles or subject.title_terms or subject.skills):
+            return None
+        changes["cities"] = ()
+    if "role" in dropped:
+        if not subject.cities or not (subject.roles or subject.title_terms or subject.skills):
+            return None
+        changes |= {"roles": TECH_FAMILIES, "title_terms": (), "skills": ()}
+    return subject.with_(**changes)
+
+
+def _nearest(db: fig.SQL, subject: Filters) -> tuple[Filters, tuple[str, ...]] | None:
+    """The first relaxation of a subject with no postings that has some, with what it left out."""
+    for dropped in _RELAXATIONS:
+        wider = _relaxed(subject, dropped)
+        if wider is not None and not _missing(db, wider):
+            return wider, dropped
+    return None
 
 
 def _share_blocks(db: fig.SQL, plan: Plan, subject: Filters, examples: list[Any]) -> list[Block]:
@@ -319,6 +397,24 @@ def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Eviden
     return float((matrix @ np.asarray(vector, dtype=np.float32)).max()) if len(matrix) else 0.0
 
 
+def _target_subject(
+    db: fig.SQL, subject: Filters, city: str | None, recent: tuple[int, ...]
+) -> tuple[Filters, int]:
+    """An advice target's population: in the asker's city when it has postings there, the market now (the recent
+    years) when they hold enough postings; with the number of postings in the recent years."""
+    subject = subject.with_(cities=(city,) if city else ())
+    recent_count = fig.count(db, subject.with_(years=recent))[0].n if recent else 0
+    if recent and recent_count >= fig.THIN:
+        subject = subject.with_(years=recent)  # the market now, as for figures
+    return subject, recent_count
+
+
+def _advice_city(db: fig.SQL, plan: Plan, profile: Profile, targets: tuple[str, ...]) -> str | None:
+    """The asker's city for advice, when the targets have postings there."""
+    city = profile.city or (plan.query.cities[0] if plan.query.cities else None)
+    return city if city is not None and not _missing(db, Filters(cities=(city,), roles=targets)) else None
+
+
 def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[AdviceRow], dict[str, str]]:
     """Target roles ranked by demand, pay uplift and skill overlap, with each one's skill gap. The targets are
     the roles the asker names (never their current one), else the AI roles."""
@@ -326,19 +422,18 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
     if plan.intent != "advice":
         return [], {}
     profile = profile or query.profile or Profile()
+    if profile.role is None and plan.origins:
+        profile = replace(profile, role=plan.origins[0])  # "杭州 5 年前端想转行": where they come from, said in passing
     # The plan's targets are those named after the switching cue, minus where the asker comes from.
     targets = plan.targets or tuple(r for r in AI_TARGETS if r != profile.role)
-    city = profile.city or (query.cities[0] if query.cities else None)
-    use_city = city is not None and not _missing(db, Filters(cities=(city,), roles=targets))
+    city = _advice_city(db, plan, profile, targets)
+    use_city = city is not None
     rows: list[AdviceRow] = []
     subjects = [(role, Filters(roles=(role,))) for role in (() if plan.target_skills and not plan.targets else targets)]
     subjects += [(skill, Filters(skills=(skill,))) for skill in plan.target_skills]
     recent = _recent_years(db)
     for role, subject in subjects:
-        subject = subject.with_(cities=(city,) if use_city and city else ())
-        recent_count = fig.count(db, subject.with_(years=recent))[0].n if recent else 0
-        if recent and recent_count >= fig.THIN:
-            subject = subject.with_(years=recent)  # the market now, as for figures
+        subject, recent_count = _target_subject(db, subject, city if use_city else None, recent)
         counted = fig.count(db, subject)[0]
         if not counted.value:
             continue

@@ -37,7 +37,7 @@ _DATA = Path(__file__).parent / "data"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Commas and dots inside numbers ("1.5万", "15,000") do not end a clause.
 _CLAUSE = re.compile(r"[，。；;!！?？\n]|,(?!\d)|\.(?!\d)|\s[-–—]+\s|—+")
-_YEAR = re.compile(r"(?<![\d.$¥])((?:19[89]|20[0-4])\d)(?![\d.])(?!\s*(?:[kK千万元块]|rmb|cny|yuan))", re.I)
+_YEAR = re.compile(r"(?<![\d.$¥])((?:19[89]|20[0-4])\d)(?!\d|\.\d)(?!\s*(?:[kK千万元块]|rmb|cny|yuan))", re.I)
 _TITLE_EN = re.compile(
     r"\b(?:i'm|i am|i've been|i have been|i work as)\s+(?:currently\s+|now\s+|working\s+as\s+)?an?\s+(.+)", re.I
 )
@@ -48,7 +48,7 @@ _HEAD_GAP = re.compile(r"[\s的/\-]*")
 _MONEY = re.compile(
     r"(?P<cur>[$¥]\s*)?(?P<num>\d+(?:\.\d+)?\s*(?:[kKwW](?![A-Za-z])|[千万])(?:\d(?!\d)|[一二两三四五六七八九])?"
     r"|[一二两三四五六七八九十][零一二两三四五六七八九十百千万]*[千万][一二两三四五六七八九]?"
-    r"|\d{3,7}(?:\.\d+)?)(?![\d.])(?:\s*(?P<unit>元|块|rmb|cny|yuan|usd|dollars?))?",
+    r"|\d{3,7}(?:\.\d+)?)(?!\d|\.\d)(?:\s*(?P<unit>元|块|rmb|cny|yuan|usd|dollars?))?",
     re.IGNORECASE,
 )
 _ZH_UNIT = {"十": 10, "百": 100, "千": 1000, "k": 1000}
@@ -224,6 +224,23 @@ def mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Menti
         # In English prose "go", "rust" or "excel" in lower case are words; the skills are written Go, Rust, Excel.
         work = re.sub(rf"(?<![A-Za-z])(?:{'|'.join(_data()['lowercase_words'])})(?![A-Za-z+#])", " ", work)
     found.skills = list(vocab.find_skills(work))
+    return found
+
+
+def role_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where a role family is named in a text, as (start, end, family); a generic head right after a specific
+    role ("NLP算法工程师") is part of that role."""
+    found: list[tuple[int, int, str]] = []
+    last_end, last_generic = -1, True
+    for hit in _cue("roles").finditer(text):
+        family, generic = _table("roles")[vocab.alias_key(hit.group(0))]
+        if generic and not last_generic and _HEAD_GAP.fullmatch(text[last_end : hit.start()]):
+            start = found[-1][0]
+            found[-1] = (start, hit.end(), found[-1][2])
+            last_end = hit.end()
+            continue
+        found.append((hit.start(), hit.end(), family))
+        last_end, last_generic = hit.end(), generic
     return found
 
 

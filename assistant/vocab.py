@@ -343,6 +343,13 @@ def find_skills(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def skill_spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Where each skill is named in a text (NFKC-normalised first), as (start, end, canonical name)."""
+    index = _skill_index()
+    return tuple((m.start(), m.end(), index.canonical[_norm_alias(m.group(0))])
+                 for m in index.pattern.finditer(unicodedata.normalize("NFKC", text or "")))  # fmt: skip
+
+
 @lru_cache(maxsize=1 << 16)
 def classify_tag(tag: str) -> str:
     """Class of one tag from a mixed tag list (51job `tags`, Zhaopin 技能).

@@ -7,9 +7,12 @@ quoted source text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from assistant.figures import SALARY_RULE, THIN
@@ -136,6 +139,14 @@ _EDUCATION = {
 }  # fmt: skip
 
 
+_DROPPED = {
+    "en": {"experience": "the experience condition", "education": "the degree condition", "city": "the city",
+           "role": "the role (every engineering role there instead)"},
+    "zh": {"experience": "经验条件", "education": "学历条件", "city": "城市条件",
+           "role": "岗位条件（改为当地所有技术岗位）"},
+}  # fmt: skip
+
+
 def _sep(lang: str) -> str:
     """How a list is joined in the reader's language."""
     return "、" if lang == "zh" else ", "
@@ -209,7 +220,11 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     if block.kind == "unknown_place":
         return [render(lang, "unknown_place", place=block.extra["place"])]
     if block.kind == "no_postings_wider":
-        return [render(lang, "no_postings_wider", what=subj)]
+        words = _DROPPED[lang]
+        dropped = _sep(lang).join(words[d] for d in block.extra.get("dropped", ("experience",)))
+        wider = block.extra.get("wider")
+        instead = subject(wider, lang) if wider is not None else subj
+        return [render(lang, "no_postings_wider", what=subj, wider=instead, dropped=dropped)]
     if block.kind == "no_postings":
         return [render(lang, "no_postings", what=subj, coverage=block.extra.get("coverage", ""))]
     if block.kind == "count":
@@ -252,6 +267,16 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
                 skill_label(x, lang) for x in block.subject.skills
             )  # a skill's share of a role's postings
         return [render(lang, "share", subject=subj, value=fig.value, whole=whole, n=f"{fig.n:,}", cites=marks)]
+    if block.kind in ("open_degree", "open_experience"):
+        share = block.figures[0]
+        bare = block.subject.with_(education=(), experience_years=None)
+        values = {"subject": subject(bare, lang), "value": share.value, "n": f"{share.n:,}",
+                  "words": block.extra["words"], "cites": marks}  # fmt: skip
+        if block.kind == "open_degree":
+            values["level"] = _EDUCATION[lang][block.extra["level"]]
+        else:
+            values["years"] = block.extra["years"]
+        return [render(lang, block.kind, **values)]
     if block.kind == "pay_position":
         less, more = block.figures[:2]
         median = _figure(block, "salary_median")
@@ -338,6 +363,24 @@ def _provenance(figures: list[Figure], lang: str) -> str:
     sources = [f"{_source(name, lang)} {min(d)}{to}{max(d)}" if d else _source(name, lang) for name, d in spans.items()]
     rule = SALARY_RULE if lang == "en" else _RULE_ZH
     return render(lang, "provenance", source=_sep(lang).join(sources), rule=rule)
+
+
+@cache
+def _sampling_notes() -> dict[str, dict[str, str]]:
+    with open(Path(__file__).parent / "data" / "sampling.json", encoding="utf-8") as fh:
+        notes: dict[str, dict[str, str]] = json.load(fh)
+    return notes
+
+
+def _sampling(figures: list[Figure], lang: str) -> str:
+    """How the boards behind the figures collected their postings (a search for "Python", AI postings of three
+    cities...): the collection shapes every population, so it is said beside the figures."""
+    names = dict.fromkeys(
+        part.strip().partition(" ")[0] for f in figures for part in f.source.split(",") if part.strip()
+    )
+    notes = _sampling_notes()
+    said = [notes[n][lang] if n in notes else notes["unknown"][lang].format(source=n) for n in names]
+    return render(lang, "sampling", notes=("; " if lang == "en" else "；").join(said)) if said else ""
 
 
 def _verdict(blocks: list[Block], lang: str) -> str | None:
@@ -457,10 +500,10 @@ def compose(findings: Findings) -> Answer:
     figures: list[Figure] = []
     if findings.intent == "out_of_scope":
         text = render(lang, "out_of_scope")
-        if findings.plan and findings.plan.unused():
+        if findings.plan and any(p.topic for p in findings.plan.unused()):
             text = _decline(findings) + "\n" + text
         return Answer(text, (), (), lang, findings.intent)
-    unused = findings.plan.unused() if findings.plan else ()
+    unused = tuple(p for p in findings.plan.unused() if not p.named) if findings.plan else ()
     nothing = not (findings.blocks or findings.evidence or findings.advice)
     if findings.intent == "decline" or (findings.intent == "fact" and nothing and unused and not findings.left_out):
         return Answer(_decline(findings), (), (), lang, "decline")
@@ -495,9 +538,16 @@ def compose(findings: Findings) -> Answer:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
     head = 1 if lines and findings.intent != "trend" else 0
-    lines[head:head] = _reading_lines(findings)
+    reading = _reading_lines(findings)
+    sampling = _sampling(figures, lang)
+    lines[head:head] = reading + ([sampling] if sampling else [])
     if findings.intent == "guidance" and figures:
         lines.insert(head, render(lang, "guidance_note"))
+    cannot = [p for p in findings.plan.unused() if p.asked or p.topic] if findings.plan else []
+    if cannot and (figures or findings.advice):
+        # "35 岁还好找工作吗": the part the data can't answer is said first, then what the postings can say.
+        why = ("; " if lang == "en" else "；").join(dict.fromkeys(p.reason for p in cannot))
+        lines.insert(0, render(lang, "as_asked", why=why))
     if figures:
         lines.append(_provenance(figures, lang))
     if findings.evidence:

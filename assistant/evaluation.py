@@ -64,7 +64,7 @@ RECALL_K = 5
 _FILTER_KINDS = ("cities", "roles", "skills", "companies", "years", "sources")
 #: The population fields of a plan's subject that the expected plan states (`Filters` field names).
 _SUBJECT_LISTS = ("cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education")
-_MONEY_KEYS = ("pay", "pay_min", "pay_max")
+_MONEY_KEYS = ("pay", "pay_min", "pay_max", "yearly_pay")
 _DECLINED = ("refuse", "decline")
 _TREND_KEYS = ("year", "source")
 
@@ -443,6 +443,7 @@ def plan_summary(plan: Any) -> dict[str, Any]:
     return {
         "intent": plan.intent, "measure": plan.measure, "rank_by": plan.rank_by,
         "subjects": sorted(subject_key(s) for s in plan.subjects), "pays": sorted(_money(p) for p in plan.pays),
+        "yearly": sorted(_money(y) for y in getattr(plan, "yearly", ()) if y is not None),
     }  # fmt: skip
 
 
@@ -473,6 +474,10 @@ def compare_plan(got: dict[str, Any], want: dict[str, Any]) -> dict[str, str]:
         wanted_pays = sorted(_money(p) for p in want["pays"])
         if got["pays"] != wanted_pays:
             diff["pays"] = f"got {got['pays']}, expected {wanted_pays}"
+    if "yearly" in want or got.get("yearly"):
+        wanted_yearly = sorted(_money(p) for p in want.get("yearly", []))
+        if got.get("yearly", []) != wanted_yearly:
+            diff["pays"] = f"yearly packages: got {got.get('yearly', [])}, expected {wanted_yearly}"
     return diff
 
 

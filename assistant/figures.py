@@ -159,6 +159,32 @@ def pay_position(db: SQL, filters: Filters, pay: float) -> list[Figure]:
     ]
 
 
+#: A posting's yearly total: its monthly midpoint times the months a year it states ("·14薪"), else 12.
+YEARLY = f"{MID} * coalesce(months_per_year, 12)"
+
+
+def yearly_pay_position(db: SQL, filters: Filters, yearly: float) -> list[Figure]:
+    """Where a yearly package stands among the postings' yearly totals (monthly midpoint × the months a year the
+    posting states, 12 when it states none): the percent below and above it, the median yearly total, and how
+    many postings state their months (`months_stated`); n counts postings with a known range."""
+    where, params = sql_where(filters)
+    n, below, above, stated, middle = db.query(
+        f"SELECT count(*), count(*) FILTER (WHERE {YEARLY} < ?), count(*) FILTER (WHERE {YEARLY} > ?), "
+        f"count(months_per_year), median({YEARLY}) FROM postings WHERE {where} AND {_PAID}",
+        [yearly, yearly, *params],
+    )[0]
+    if not n:
+        return []
+    source, period = _provenance(db, f"{where} AND {_PAID}", params)
+    described = {**filters.describe(), "yearly_pay": f"{yearly:,.0f}"}
+    return [
+        Figure("percent_paying_less_yearly", round(100 * below / n, 1), n, described, source, period, filters),
+        Figure("percent_paying_more_yearly", round(100 * above / n, 1), n, described, source, period, filters),
+        Figure("yearly_median", round(float(middle), 1), n, described, source, period, filters),
+        Figure("months_stated", int(stated), n, described, source, period, filters),
+    ]
+
+
 _TOP_COLUMN = {
     "city": "city",
     "company": "company",

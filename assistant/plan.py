@@ -51,6 +51,9 @@ _SAY = {
         "title": "job titles containing “{term}”",
         "pay": "{value} CNY a month",
         "yearly": "{value} CNY a month (yearly ÷ 12)",
+        "package": "{value} CNY a year, against the postings' yearly totals",
+        "month_as_year": "{value} CNY a month, {year} CNY a year at 12 months (no months a year stated)",
+        "months": "{months} months of pay a year: {value} CNY a year, against each posting's yearly total",
         "foreign": "pay in another or unstated currency",
         "foreign_why": "the postings are in CNY and no exchange rate is applied",
         "take_home": "take-home pay",
@@ -76,6 +79,9 @@ _SAY = {
         "title": "职位名称含“{term}”的职位",
         "pay": "月薪 {value} 元",
         "yearly": "月薪 {value} 元（年薪÷12）",
+        "package": "年薪 {value} 元，与职位的年薪总额比较",
+        "month_as_year": "月薪 {value} 元，按 12 个月计为年薪 {year} 元（未写明每年薪数）",
+        "months": "每年 {months} 薪：年薪 {value} 元，与每个职位的年薪总额比较",
         "foreign": "外币或未注明币种的薪资",
         "foreign_why": "招聘数据以人民币计，不做汇率换算",
         "take_home": "到手收入",
@@ -134,6 +140,7 @@ class Plan:
     subjects: tuple[Filters, ...]
     rank_by: str = "count"
     pays: tuple[float, ...] = ()  # stated monthly pays to place; with one subject per pay when paired
+    yearly: tuple[float | None, ...] = ()  # per pay: the yearly package it was stated as (年薪, "16薪"), else None
     parts: tuple[Part, ...] = ()
     period: str = ""  # "this_year" / "last_year": resolved against the newest data by the planner
     extra_measures: tuple[str, ...] = ()
@@ -328,9 +335,9 @@ def _language_jobs(query: Query, base: Filters, pays: bool) -> tuple[Filters, li
         if skill not in table or skill not in query.skills or skill in named:
             continue
         clause = re.split(r"[,，。.;；!！?？\n]", text[:start])[-1] + re.split(r"[,，。;；!！?？\n]", text[start:])[0]
-        if vocab.alias_pattern(ctx["not"]).search(clause) or _LEARN_ZH.search(clause):
-            continue
         after = vocab.alias_pattern(ctx["after"]).match(text[end:].lstrip())
+        if _learning(clause) or (vocab.alias_pattern(ctx["not"]).search(clause) and not after):
+            continue
         before = re.search(r"(?:^|[\s(（])(?:" + "|".join(map(re.escape, ctx["before"])) + r")\s*$", text[:start], re.I)
         alone = not other_roles and (pays or _asks_pay(text) or query.intent in ("figure", "comparison", "trend"))
         if not (after or before or alone) or other_roles:
@@ -536,6 +543,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     extra: list[str] = []
     rank_by = "count"
     placed: list[float] = []
+    packages: list[float | None] = []
     switching = _has("switch", text)
     if any(p.monthly is None for p in pays) and query.profile and query.profile.monthly_pay:
         query = replace(query, profile=replace(query.profile, monthly_pay=None))  # "TC 135K" is not 135k CNY
@@ -558,11 +566,30 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         profile = query.profile
         if profile and profile.role and not (base.roles or base.skills or base.title_terms):
             base = base.with_(roles=(profile.role,))  # "I earn 12,000 as a QA engineer": among QA postings
+        months = asker_facts(text).months_a_year
         for pay in cny:
             assert pay.monthly is not None
             placed.append(pay.monthly)
-            key = "yearly" if pay.period == "year" else "pay"
-            parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
+            if pay.period == "year":
+                # A package is compared with the postings' yearly totals (their months a year), not ÷ 12 alone.
+                packages.append(round(pay.monthly * 12))
+                parts.append(Part(pay.words, _say(lang, "package", value=f"{pay.monthly * 12:,.0f}")))
+            elif months is not None and pay.period == "month":
+                packages.append(round(pay.monthly * months.value))
+                parts.append(Part(pay.words, _say(lang, "pay", value=f"{pay.monthly:,.0f}")))
+                parts.append(Part(months.words, _say(lang, "months", months=months.value,
+                                                      value=f"{pay.monthly * months.value:,.0f}")))  # fmt: skip
+            else:
+                packages.append(None)
+                parts.append(Part(pay.words, _say(lang, "pay", value=f"{pay.monthly:,.0f}")))
+        if any(p is not None for p in packages) and None in packages:
+            # "20w-30w 总包 VS 北京 20k 月薪": both sides as yearly totals, the monthly one at 12 months, said so.
+            for i, (pay, package) in enumerate(zip(cny, packages, strict=True)):
+                if package is None and pay.monthly is not None:
+                    packages[i] = round(pay.monthly * 12)
+                    parts = [p for p in parts if p.words != pay.words]
+                    parts.append(Part(pay.words, _say(lang, "month_as_year", value=f"{pay.monthly:,.0f}",
+                                                      year=f"{pay.monthly * 12:,.0f}")))  # fmt: skip
         intent, measure = "figure", "pay_position"
     asker = asker_facts(text)
     experience = _band(asker.experience.value) if asker.experience else None
@@ -779,7 +806,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
         target_skills=target_skills, compare_kind=compare_kind, targets_named=named_targets, asker=asker,
-        origins=tuple(dict.fromkeys(origins)),
+        origins=tuple(dict.fromkeys(origins)), yearly=tuple(packages),
     )  # fmt: skip
     return with_accounting(plan, companies)
 

@@ -206,9 +206,17 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
         elif measure == "pay_position" and plan.pays:
             # Paired pays (one per city) are placed in their own subject; otherwise every pay in each subject.
             paired = len(plan.pays) == len(plan.subjects) > 1
-            pays = (plan.pays[plan.subjects.index(subject)],) if paired else plan.pays
+            yearly = plan.yearly or (None,) * len(plan.pays)
+            indexes = (plan.subjects.index(subject),) if paired else tuple(range(len(plan.pays)))
             salary = fig.salary(db, subject)
-            for pay in pays:
+            for i in indexes:
+                pay, package = plan.pays[i], yearly[i]
+                if package is not None:
+                    # A yearly package against yearly totals: 20w-30w 总包 is not 20k a month times 12.
+                    position = fig.yearly_pay_position(db, subject, package)
+                    if position:
+                        blocks.append(Block("pay_position_yearly", subject, position, examples, {"pay": package}))
+                    continue
                 position = fig.pay_position(db, subject, pay)
                 if position:
                     blocks.append(Block("pay_position", subject, position + salary, examples, {"pay": pay}))

@@ -277,6 +277,13 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         else:
             values["years"] = block.extra["years"]
         return [render(lang, block.kind, **values)]
+    if block.kind == "pay_position_yearly":
+        less, more, middle, stated = block.figures[:4]
+        return [render(
+            lang, "pay_position_yearly", pay=_money(block.extra["pay"]), below=less.value, above=more.value,
+            subject=subj, median=_money(float(middle.value)), n=f"{less.n:,}", stated=f"{int(stated.value):,}",
+            thin=render(lang, "thin") if less.n < THIN else "", cites=marks,
+        )]  # fmt: skip
     if block.kind == "pay_position":
         less, more = block.figures[:2]
         median = _figure(block, "salary_median")
@@ -410,12 +417,12 @@ def _verdict(blocks: list[Block], lang: str) -> str | None:
 
 _MEASURE_WORDS = {
     "en": {"salary": "median monthly pay of {s}", "count": "number of postings for {s}",
-           "share": "share of {s}", "pay_position": "where {pay} CNY a month stands among {s} postings with pay",
+           "share": "share of {s}", "pay_position": "where {pay} stands among {s} postings with pay",
            "top": "{s} ranked by {d}", "top_pay": "{s}: {d} ranked by median monthly pay",
            "education": "education asked by {s} postings", "experience": "experience asked by {s} postings",
            "trend": "postings and pay per year and board for {s}"},
     "zh": {"salary": "{s}的月薪中位数", "count": "{s}的职位数量", "share": "{s}的占比",
-           "pay_position": "月薪 {pay} 元在{s}有薪资职位中的位置", "top": "{s}按{d}排名",
+           "pay_position": "{pay}在{s}有薪资职位中的位置", "top": "{s}按{d}排名",
            "top_pay": "{s}按月薪中位数排列的{d}", "education": "{s}的学历要求", "experience": "{s}的经验要求",
            "trend": "{s}按年份和招聘网站的职位数与薪资"},
 }  # fmt: skip
@@ -433,7 +440,11 @@ def describe_plan(plan: Plan, lang: str) -> str:
     d = _DIMENSION[lang].get(dimension.get(plan.measure or "", ""), "")
     join = " vs " if lang == "en" else " 对比 "
     subjects = join.join(subject(s, lang) for s in plan.subjects)
-    pay = (" / " if lang == "en" else "、").join(_money(p) for p in plan.pays)
+    yearly = plan.yearly or (None,) * len(plan.pays)
+    stated = [(f"{_money(y)} CNY a year" if lang == "en" else f"年薪 {_money(y)} 元") if y is not None
+              else (f"{_money(p)} CNY a month" if lang == "en" else f"月薪 {_money(p)} 元")
+              for p, y in zip(plan.pays, yearly, strict=True)]  # fmt: skip
+    pay = (" / " if lang == "en" else "、").join(stated)
     text = words.get(measure, words["salary"]).format(s=subjects, d=d, pay=pay)
     used = [p for p in plan.parts if p.used]
     if used:
@@ -540,7 +551,9 @@ def compose(findings: Findings) -> Answer:
     head = 1 if lines and findings.intent != "trend" else 0
     reading = _reading_lines(findings)
     sampling = _sampling(figures, lang)
-    lines[head:head] = reading + ([sampling] if sampling else [])
+    # An answer from the articles alone opens with the quote that answers; how the question was read follows it.
+    deferred = reading if not lines and findings.intent == "fact" and findings.evidence else []
+    lines[head:head] = ([] if deferred else reading) + ([sampling] if sampling else [])
     if findings.intent == "guidance" and figures:
         lines.insert(head, render(lang, "guidance_note"))
     cannot = [p for p in findings.plan.unused() if p.asked or p.topic] if findings.plan else []
@@ -566,6 +579,8 @@ def compose(findings: Findings) -> Answer:
                 gloss = f"（要点：{terms}）" if terms else ""
                 line = render(lang, "evidence_line_en", text=quote, n=number, terms=gloss)
             lines.append(line[2:] if findings.intent == "fact" and i == 0 and not figures else line)
+            if i == 0 and deferred:
+                lines.extend(deferred)
     elif findings.intent in ("fact", "advice") and not findings.advice:
         lines.append(render(lang, "articles_filtered" if "articles" in findings.left_out else "no_evidence"))
     advice = tuple(

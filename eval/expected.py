@@ -48,6 +48,11 @@ docstring of `assistant/figures.py`, the corpus READMEs), what a figure means:
 * **Newer populations.** ``title_terms``: the title contains one of the terms (case-insensitive);
   ``pay_min``/``pay_max``: the posting has pay and its midpoint is above/below the bound; ``education``:
   its level is one of those; ``experience_years`` [low, high]: its minimum years lie in that band.
+* **Yearly packages.** A posting's yearly total is its pay midpoint × the months a year its salary text states
+  (the number before 薪, as in ``·14薪``), else × 12. For a stated yearly package (``expected_plan.yearly``):
+  ``percent_paying_less_yearly``/``more_yearly`` = 100 × postings with pay whose total is below/above it ÷
+  postings with pay (one decimal); ``yearly_median`` = median of the totals; ``months_stated`` = postings with
+  pay whose text states months; n = postings with pay; filters gain ``yearly_pay``.
 * **Newer figures.** ``percent_paying_less``/``more`` for a stated monthly pay: 100 × postings with pay whose
   midpoint is below/above it ÷ postings with pay (one decimal), n = postings with pay, filters gain
   ``pay``. ``top_<city|company|title|role>_by_pay``: groups with at least 20 postings with pay, by median
@@ -145,6 +150,7 @@ class Posting:
     ref: str = ""  # file and line, for a person checking a value
     education: str | None = None  # phd, master, bachelor, college, secondary, any
     experience: int | None = None  # minimum years asked
+    months: int | None = None  # months of pay a year the salary text states ("·13薪"), else None
 
 
 # ---------------------------------------------------------------- salary
@@ -286,6 +292,12 @@ def _year(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def months_a_year(text: str) -> int | None:
+    """The months of pay a year a salary text states ("30-60K·14薪" -> 14), None when it states none."""
+    m = re.search(r"(\d{1,2})\s*薪", unicodedata.normalize("NFKC", text or ""))
+    return int(m.group(1)) if m else None
+
+
 def _pay(text: str) -> float | None:
     found = monthly_range(text)
     return (found[0] + found[1]) / 2 if found else None
@@ -322,7 +334,8 @@ def load_postings(root: Path = POSTINGS) -> list[Posting]:
              tag_skills: list[str], ref: str, education: str = "", experience: str = "") -> Posting:  # fmt: skip
         found = set(tag_skills) | set(skills.find(title))
         return Posting(source, title, company.strip() or None, city, _pay(salary), year, roles.family(title),
-                       frozenset(found), ref, education_level(education), experience_years(experience))  # fmt: skip
+                       frozenset(found), ref, education_level(education), experience_years(experience),
+                       months_a_year(salary))  # fmt: skip
 
     def first_tag(tags: Iterable[str], kind: str) -> str:
         return next((t.strip().strip("'\"") for t in tags if skills.tag_kind(t.strip().strip("'\"")) == kind), "")
@@ -466,6 +479,21 @@ def figures_for(postings: list[Posting], name: str, filters: dict[str, Any], pay
         side = sum(1 for v in pays if (v < pay if name == "percent_paying_less" else v > pay))
         value = round(100 * side / len(pays), 1)
         return [{"name": name, "filters": {**described, "pay": [_money(pay)]}, "value": value, "n": len(pays)}]
+    if name in ("percent_paying_less_yearly", "percent_paying_more_yearly", "yearly_median", "months_stated"):
+        assert pay is not None, "a yearly pay position needs a stated yearly package"
+        paid = [p for p in chosen if p.pay is not None]
+        if not paid:
+            return []
+        totals = [p.pay * (p.months or 12) for p in paid]
+        described = {**described, "yearly_pay": [_money(pay)]}
+        if name == "yearly_median":
+            value: float = median(totals)
+        elif name == "months_stated":
+            value = sum(1 for p in paid if p.months is not None)
+        else:
+            side = sum(1 for v in totals if (v < pay if name == "percent_paying_less_yearly" else v > pay))
+            value = round(100 * side / len(totals), 1)
+        return [{"name": name, "filters": described, "value": value, "n": len(paid)}]
     if name == "share_percent":
         if filters.get("pay_min") is not None or filters.get("pay_max") is not None:
             whole_filters = {k: v for k, v in filters.items() if k not in ("pay_min", "pay_max")}
@@ -594,7 +622,10 @@ def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict
     out: list[dict[str, Any]] = []
     for subject in populations(question, postings):
         for name in names:
-            if name.startswith("percent_paying"):
+            if name.endswith("_yearly") or name in ("yearly_median", "months_stated"):
+                for package in (question.get("expected_plan") or {}).get("yearly") or []:
+                    out += figures_for(postings, name, subject, pay=package)
+            elif name.startswith("percent_paying"):
                 for pay in pays:
                     out += figures_for(postings, name, subject, pay=pay)
             else:

@@ -73,7 +73,7 @@ def test_question_set_covers_every_kind() -> None:
         assert q.get("figure") or q.get("relevant") or q.get("expect") in ("refuse", "decline", "no_advice"), q["id"]
 
 
-_PLAN_KEYS = {"intent", "measure", "subjects", "rank_by", "pays"}
+_PLAN_KEYS = {"intent", "measure", "subjects", "rank_by", "pays", "yearly"}
 _SUBJECT_KEYS = {"cities", "roles", "skills", "companies", "years", "sources", "title_terms", "education", "pay_min",
                  "pay_max", "experience_years"}  # fmt: skip
 

@@ -28,12 +28,12 @@ from typing import Any
 from assistant import vocab
 from assistant.reading import AskerFacts, Part, asker_facts, with_accounting
 from assistant.schema import Filters
-from assistant.understand import Profile, Query, _data, _number, _words, mentions, role_spans
+from assistant.understand import Profile, Query, _data, _number, _words, detect_language, mentions, role_spans
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
 MEASURES = ("count", "salary", "share", "top_cities", "top_companies", "top_skills", "top_titles", "pay_position",
-            "education", "experience")  # fmt: skip
+            "education", "experience", "top_experience")  # fmt: skip
 #: The role families that make up "AI jobs".
 AI_FAMILIES = ("llm", "nlp", "ml", "cv", "speech", "ai_infra", "ai_engineering")
 #: The role families that make up "programmers" / "tech jobs": every engineering family, not sales or teaching.
@@ -72,6 +72,9 @@ _SAY = {
         "graduate": "postings for new graduates (no experience asked)",
         "degree_cohort": "postings asking for {level}",
         "difficulty": "how hard a search is",
+        "seniority": "pay by the experience postings ask for",
+        "feasibility": "whether it will work for you",
+        "ability": "your ability",
         "open_to": "your experience, against what the postings ask",
     },
     "zh": {
@@ -100,6 +103,9 @@ _SAY = {
         "graduate": "面向应届生的职位（不要求经验）",
         "degree_cohort": "要求{level}学历的职位",
         "difficulty": "求职难度",
+        "seniority": "按职位要求的经验年限看薪资",
+        "feasibility": "是否可行",
+        "ability": "个人能力",
         "open_to": "你的经验，与职位要求的经验对比",
     },
 }
@@ -179,6 +185,11 @@ def _cue(name: str) -> re.Pattern[str]:
     if isinstance(node, dict):
         node = node["words"] if "words" in node else [w for words in node.values() for w in words]
     return vocab.alias_pattern(node)
+
+
+def _english(text: str) -> bool:
+    """Whether a text is English, where lower-case "go", "rust" or "excel" are words, not skills."""
+    return detect_language(text) == "en"
 
 
 def _has(name: str, text: str) -> bool:
@@ -286,7 +297,7 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     text, lang = query.text, query.language
     parts: list[Part] = []
     alias = _title_alias(text)
-    others = mentions(text, (), strict_case=False)
+    others = mentions(text, (), strict_case=_english(text))
     if alias and not [r for r in others.roles if r != "ml"] and not ({"ml"} & set(base.roles) and "ml" in text.lower()):
         words, terms = alias
         roles = tuple(r for r in base.roles if r != "ml")  # "data scientist" is not every ML posting
@@ -304,13 +315,13 @@ def _named_titles(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     ai_word = r"(?:(?<![A-Za-z])AI(?![A-Za-z])|A\.I\.|人工智能|大模型)"
     qualified = re.search(ai_word + r"\s*([\u4e00-\u9fffA-Za-z ]{2,24})", text)
     if qualified and base.roles and base.roles != AI_FAMILIES:
-        role = mentions(qualified.group(1), (), strict_case=False).roles
+        role = mentions(qualified.group(1), (), strict_case=_english(text)).roles
         if role and role[0] not in AI_FAMILIES:
             base = base.with_(roles=(role[0],), skills=(_AI_SKILL,))
             # The words read are "AI" and the job name: the shortest start that already names the role.
             rest = qualified.group(1)
             end = next((i for i in range(1, len(rest) + 1)
-                        if role[0] in mentions(rest[:i], (), strict_case=False).roles), len(rest))  # fmt: skip
+                        if role[0] in mentions(rest[:i], (), strict_case=_english(text)).roles), len(rest))  # fmt: skip
             while end < len(rest) and rest[end].isascii() and rest[end].isalpha():
                 end += 1  # the whole word: "managers", not "manager"
             words = qualified.group(0)[: qualified.start(1) - qualified.start(0) + end].strip()
@@ -393,7 +404,7 @@ def _stop(word: str) -> bool:
 
 def _known(words: str) -> bool:
     """Does a role family, a skill or a city already name these words?"""
-    found = mentions(words, (), strict_case=False)
+    found = mentions(words, (), strict_case=_english(words))
     return bool(found.roles or found.skills or found.cities) or _stop(words)
 
 
@@ -470,13 +481,14 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
     for kind, words in _data()["plan"]["all_of_kind"].items():
         # "深圳的后端工资比其他城市高吗": the place named before "other cities" against all of them.
         hit = vocab.alias_pattern(words).search(text)
-        named = getattr(mentions(text[: hit.start()], companies, strict_case=False), kind) if hit else []
+        named = getattr(mentions(text[: hit.start()], companies, strict_case=_english(text)), kind) if hit else []
         if hit and named:
             return base.with_(**{kind: tuple(named)}), base.with_(**{kind: ()}), kind
     for hit in _cue("compare_split").finditer(text):
         left = _CLAUSE_END.split(text[: hit.start()])[-1]
         right = _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]
-        a, b = mentions(left, companies, strict_case=False), mentions(right, companies, strict_case=False)
+        strict = _english(text)
+        a, b = mentions(left, companies, strict_case=strict), mentions(right, companies, strict_case=strict)
         sides = [_side(a, left), _side(b, right)]
         for kind, words in _data()["plan"]["all_of_kind"].items():
             if vocab.alias_pattern(words).search(right) and sides[0].get(kind):
@@ -544,7 +556,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     rank_by = "count"
     placed: list[float] = []
     packages: list[float | None] = []
-    switching = _has("switch", text)
+    switching = _has("switch", text) or bool(re.search(r"从[^，。,.?？!！]{1,15}?转", text))  # "从后端开发转产品经理"
+    if switching and intent == "comparison" and re.search(r"从[^，。,.?？!！]{1,15}?转|\bfrom\b", text):
+        intent = "advice"  # "从后端转产品经理可行吗": where they come from and where they aim, not two markets
     if any(p.monthly is None for p in pays) and query.profile and query.profile.monthly_pay:
         query = replace(query, profile=replace(query.profile, monthly_pay=None))  # "TC 135K" is not 135k CNY
     for pay in pays:
@@ -609,7 +623,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     levels = _education_levels(text)
     # A degree is asked about when a clause names one together with a need ("do I need a Master's?"); a degree
     # in a self-description ("民办本科教职…培训值得报吗") is not.
-    degree_asked = any(_has("education", c) and _has("requirement", c) for c in re.split(r"[,，。.;；!！?？\n]", text))
+    degree_asked = any(_has("education", c) and _has("requirement", c)
+                       for c in re.split(r"[,，。;；!！?？\n]|\.(?!\w)", text))  # fmt: skip
     if education_asked and degree_asked and not placed and not _asks_pay(text):
         switching = False  # "to work in ML, should I do a PhD?" asks about the degree, not about moving
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)
@@ -670,7 +685,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 measure = "count"
     strong = _cue("strong_compare").search(text)
     if strong and len(subjects) < 2 and intent in ("figure", "comparison") and not cny and not extra:
-        sides = [mentions(x, companies, strict_case=False) for x in (text[: strong.start()], text[strong.end() :])]
+        halves = (text[: strong.start()], text[strong.end() :])
+        sides = [mentions(x, companies, strict_case=_english(text)) for x in halves]
         if any(not (m.roles or m.skills or m.cities or m.companies) for m in sides):
             # "How do typical IT workers' salaries compare with NLP salaries?": one side is nothing the postings
             # name, so a figure for the other side alone would answer half the question; the articles may say.
@@ -694,8 +710,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     elif intent == "advice":
         if switching:
             profile = query.profile or Profile()
-            cue = _cue("switch").search(text)
-            assert cue is not None
+            found_cue = _cue("switch").search(text) or re.search(r"从[^，。,.?？!！]{1,15}?转", text)
+            assert found_cue is not None
+            cue = found_cue
             # Roles named before the switching cue are where the asker comes from; after it, where they aim.
             # "pivot from the current position as a Java developer": what follows "from" is where they are.
             rest = text[cue.start() :]
@@ -706,14 +723,16 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 to = re.search(r"\b(?:to|into|towards?)\b|到|转", tail)  # "from Embedded SWE to ML expert"
                 came = tail[: to.start()] if to else tail
                 aim = rest[: source.start()] + (" " + tail[to.end() :] if to else "")
-            before = mentions(text[: cue.start()] + " " + came, companies, strict_case=False)
-            after = mentions(aim, companies, strict_case=False)
-            origin = {*before.roles} | ({profile.role} - set(after.roles))
+            strict = _english(text)
+            before = mentions(text[: cue.start()] + " " + came, companies, strict_case=strict)
+            after = mentions(aim, companies, strict_case=strict)
+            # A role named on both sides is where they aim ("学习数据分析，并转行数据分析"), not where they are.
+            origin = {r for r in before.roles if r not in after.roles} | ({profile.role} - set(after.roles))
             origins = tuple(r for r in [profile.role, *before.roles] if r and r in origin)
             targets = tuple(r for r in after.roles if r not in origin)
             if not after.roles:
                 targets = tuple(r for r in query.roles if r not in origin)
-            stated = set(profile.skills) | set(mentions(came, companies, strict_case=False).skills)
+            stated = set(profile.skills) | set(mentions(came, companies, strict_case=strict).skills)
             # Skills named before the cue that are not the origin's own ("learning CUDA … a good pivot from Java").
             wanted = after.skills or [x for x in before.skills if vocab.role_family(x) not in origin]
             if after.skills:
@@ -723,7 +742,18 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             named_targets = bool(targets or target_skills)
             if _cue("strong_compare").search(text) and re.search(r"\bother\b|其他|别的", text, re.I):
                 extra.append("baseline")  # "…compared to other software jobs": those jobs beside the targets
-            if not targets and (not target_skills or _cue("ai_jobs").search(aim)):
+            choice = _split_sides(text, base, companies) if _has("choice", aim) and not source else None
+            if choice is not None:
+                # "get into a company: data science or software development?": the two tracks side by side.
+                intent, measure, subjects, compare_kind = "comparison", "salary", choice[:2], choice[2]
+                targets, target_skills = (), ()
+            elif not (after.roles or after.skills) and after.companies:
+                # "想进字节": what that company's postings ask for, not a ranking of roles.
+                intent, measure = "figure", "top_skills"
+                subjects = (base.with_(companies=tuple(after.companies), roles=(), skills=(), title_terms=()),)
+                extra += ["experience", "education"]
+                targets, target_skills = (), ()
+            if intent == "advice" and not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
         elif (asked_measure := _measure_of(text)) and asked_measure != "salary":
             intent, measure = "figure", asked_measure  # "where should I look: which cities have the most?"
@@ -743,7 +773,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "top_skills"
     elif intent == "fact" and _has("should", text) and named:
         intent, measure = "guidance", "salary"
-    forecast = _cue("prediction").search(text)
+    # "Will I be able to get a job": a question about the asker, not a forecast.
+    forecast = next((f for f in _cue("prediction").finditer(text)
+                     if not re.match(r"\s*(?:i|we|you)\b", text[f.end() :], re.I)), None)  # fmt: skip
     if forecast and named and intent in ("fact", "comparison", "figure", "guidance") and not placed:
         # What the data can say about a forecast: how demand moved, for each thing named ("will LLMs replace
         # programmers": LLM roles and the engineering roles alike).
@@ -766,6 +798,15 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "salary"  # "what salary should I be earning": a pay question, not a decision
     if intent == "guidance":
         measure = measure if measure in ("education", "pay_position", "share") else "salary"
+    if measure == "education" and tech_beside and len(subjects) == 1 and subjects[0].roles != TECH_FAMILIES:
+        # "a CS degree to become a developer, or to get an ML job": the degrees both populations ask for.
+        subjects = (subjects[0], subjects[0].with_(roles=TECH_FAMILIES, skills=()))
+    seniority = _cue("seniority_pay").search(text)
+    if seniority and not placed and intent not in ("advice", "decline", "out_of_scope"):
+        # "算法工程师是不是越老越吃香": median pay per experience asked, not pay by calendar year.
+        intent, measure, rank_by = "figure", "top_experience", "salary"
+        subjects = tuple(s.with_(experience_years=None) for s in subjects[:1])
+        parts.append(Part(seniority.group(0), _say(lang, "seniority")))
     pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
     profile_role = query.profile.role if query.profile else None
     if pay_asked and profile_role and not switching and not any(
@@ -796,6 +837,20 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if intent in ("figure", "guidance", "decline", "fact") and named_population and countable:
             intent, measure = "figure", "count"
             extra += [m for m in ("salary", "experience", "education") if m not in extra]
+    ability = _cue("ability").search(text)
+    if ability and intent in ("figure", "guidance", "comparison"):
+        # "10 万和 50 万的程序员能力差在哪", "我这水平值多少": ability is not in postings; what they ask is.
+        parts.append(Part(ability.group(0), _say(lang, "ability"), _data()["plan"]["ability"]["reason"][lang],
+                          asked=True))  # fmt: skip
+        if placed and "level" not in extra:
+            extra.append("level")
+    feasible = _cue("feasibility").search(text)
+    if feasible and not placed and not difficulty and intent in ("advice", "guidance", "figure", "comparison"):
+        # "从后端转产品经理可行吗": no figure says whether it will work; said first, then what the target asks.
+        reason = _data()["plan"]["feasibility"]["reason"][lang]
+        parts.append(Part(feasible.group(0), _say(lang, "feasibility"), reason, asked=True))
+        if intent == "advice":
+            extra.append("target_asks")
     if (difficulty or _has("can_i", text) or switching) and (asker.degree or asker.experience) and not placed:
         extra.append("open_to")  # the share of the postings that would take the asker's degree and experience
         why = _say(lang, "experience_why")
@@ -804,7 +859,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
     plan = Plan(
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
-        parts=tuple(parts), period=period, extra_measures=tuple(extra), targets=targets,
+        parts=tuple(parts), period=period, extra_measures=tuple(dict.fromkeys(extra)), targets=targets,
         target_skills=target_skills, compare_kind=compare_kind, targets_named=named_targets, asker=asker,
         origins=tuple(dict.fromkeys(origins)), yearly=tuple(packages),
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -151,7 +152,8 @@ def _recent(db: fig.SQL, plan: Plan, newest: int, said: dict[str, Any]) -> tuple
 
 
 _NO_TITLE = {"en": "no posting title contains “{term}”", "zh": "没有职位名称包含“{term}”"}
-_DIMENSION = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title"}
+_DIMENSION = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title",
+              "top_experience": "experience"}  # fmt: skip
 
 
 def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
@@ -167,6 +169,16 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             + ([Block("salary", tech, salary, [])] if salary else [])
             + [Block("count", tech, fig.count(db, tech), [])]
         )
+    if plan.intent == "advice" and "target_asks" in plan.extra_measures and plan.targets:
+        # "可行吗": what the named targets ask for, experience and degree, beside the ranked rows.
+        profile = plan.query.profile or Profile()
+        city = _advice_city(db, plan, profile, plan.targets)
+        for role in plan.targets[:2]:
+            subject, _ = _target_subject(db, Filters(roles=(role,)), city, _recent_years(db))
+            for dimension in ("experience", "education"):
+                ranking = fig.top(db, subject, dimension, limit=8)
+                if ranking:
+                    blocks.append(Block(dimension, subject, ranking, [], {"dimension": dimension}))
     if plan.intent == "advice" and "open_to" in plan.extra_measures:
         # "5 years of backend, can I move into ML?": how many of each target's postings would take them.
         profile = plan.query.profile or Profile()
@@ -231,7 +243,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
         elif measure.startswith("top_"):
             dimension = _DIMENSION[measure]
             if plan.rank_by == "salary" and dimension != "skill":
-                ranking = fig.top_by_pay(db, subject, dimension)
+                ranking = fig.top_by_pay(db, subject, dimension, limit=8 if dimension == "experience" else 5)
                 blocks.append(Block("top_pay", subject, ranking, examples,
                                     {"dimension": dimension, "min_n": fig.MIN_RANKED}))  # fmt: skip
             else:
@@ -244,10 +256,16 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             blocks.append(Block("count", subject, fig.count(db, subject), examples))
         for extra in plan.extra_measures:
             if extra == "level" and plan.pays:
-                above = subject.with_(pay_min=min(plan.pays))
-                ranking = fig.top(db, above, "experience", limit=6)
-                if ranking:
-                    blocks.append(Block("experience", above, ranking, [], {"dimension": "experience"}))
+                # "年薪 30w 该达到什么水平", "10 万和 50 万的程序员差在哪": what the postings paying that much ask for.
+                for pay in sorted(set(plan.pays))[:4]:
+                    above = subject.with_(pay_min=pay)
+                    for dimension in ("experience", "education"):
+                        ranking = fig.top(db, above, dimension, limit=6)
+                        if ranking:
+                            blocks.append(Block(dimension, above, ranking, [], {"dimension": dimension}))
+                    skills = fig.top(db, above, "skill", limit=6)
+                    if skills:
+                        blocks.append(Block("top", above, skills, [], {"dimension": "skill"}))
             if extra in _DIMENSION:
                 dimension = _DIMENSION[extra]
                 wider = subject.with_(cities=()) if dimension == "city" else subject
@@ -372,9 +390,15 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
     if not found:
         return []
     vector = retriever.corpus.embed_query(text)  # the vector retrieval used: the question as asked
-    best = _best_similarity(retriever, vector, found)
-    if best < MIN_FACT_SIMILARITY:
+    similar = _similarities(retriever, vector, found)
+    if max(similar.values(), default=0.0) < MIN_FACT_SIMILARITY:
         return []
+    if plan.intent != "fact":
+        # Beside figures or advice, a passage is quoted only when it is itself close to the question.
+        found = [e for e in found if similar.get(e.record_id, 0.0) >= MIN_FACT_SIMILARITY]
+    if plan.intent == "advice":
+        # Steps speak to a worker ("you", "your skills", "learn"): a report's press release is not a step.
+        found = [e for e in found if _ADVICE_WORDS.search(e.text)]
     if plan.intent == "fact":
         # A passage is quoted only when it shares at least two distinctive words with the question (after the
         # glossary's English for Chinese words): the same broad AI-jobs passage is not quoted under every question.
@@ -389,20 +413,26 @@ def evidence_for(retriever: HybridRetriever, plan: Plan, k: int = 4) -> list[Evi
     return found
 
 
+_ADVICE_WORDS = re.compile(r"\b(?:you|your|yourself|workers?|job seekers?|candidates?|learn(?:ing)?|skills?|"
+                           r"career|reskill\w*)\b|你|技能|学习|转型|求职", re.I)  # fmt: skip
+
+
 def _answers(item: Evidence, question: str) -> float:
     """How well the passage's best sentence answers the question."""
     sentences = split_sentences(item.text, item.title)
     return max(sentence_scores(sentences, question, item.sentence_similarity), default=0.0)
 
 
-def _best_similarity(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> float:
+def _similarities(retriever: HybridRetriever, vector: Any, found: list[Evidence]) -> dict[str, float]:
+    """Cosine of each passage's stored vector to the question's, by record id."""
     import numpy as np
 
     corpus = retriever.corpus
     keys = fig.chunk_vector_keys(corpus, [e.record_id for e in found])
     stored = corpus.vectors.vectors("article", list(keys.values()))
-    matrix = np.asarray(list(stored.values()), dtype=np.float32)
-    return float((matrix @ np.asarray(vector, dtype=np.float32)).max()) if len(matrix) else 0.0
+    query = np.asarray(vector, dtype=np.float32)
+    return {chunk: float(np.asarray(stored[key], dtype=np.float32) @ query)
+            for chunk, key in keys.items() if key in stored}  # fmt: skip
 
 
 def _target_subject(
@@ -455,7 +485,7 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
             overlap=tuple(s for s in top_skills if s in mine),
             gap=tuple(s for s in top_skills if s not in mine)[:4],
             examples=fig.examples(db, subject, limit=1), filters=subject.describe(), subject=subject,
-            recent=recent, recent_count=recent_count,
+            recent=recent, recent_count=recent_count, source=counted.source,
         ))  # fmt: skip
     if not rows:
         return [], {}

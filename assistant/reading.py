@@ -25,7 +25,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from assistant import vocab
-from assistant.understand import _data, mentions, role_spans, stated_pay
+from assistant.understand import _data, detect_language, mentions, role_spans, stated_pay
 
 if TYPE_CHECKING:
     from assistant.plan import Plan
@@ -69,7 +69,9 @@ _YOE = re.compile(r"\bYOE\s*[:：]?\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*YOE\b", 
 _YEARS_ZH = re.compile(
     rf"(?P<n>\d+(?:\.\d+)?|[{_ZH_DIGITS}]+)\s*(?:多)?\s*(?:年半|年)(?P<after>[^\d，。,.?？!！]{{0,8}})"
 )
-_EXPERIENCE_BEFORE_ZH = re.compile(r"(?:干了|工作了?|做了|从业|入行|毕业|写了|搬砖)\s*$")
+_EXPERIENCE_BEFORE_ZH = re.compile(
+    r"(?:干了|工作了?|做了|从业|入行|毕业|写了|搬砖|工作经验)[\]】)）]*\s*(?:快|近|将近|已经|已|有|了|大概|差不多)*\s*$"
+)
 _EXPERIENCE_AFTER_ZH = re.compile(
     r"^(?:的)?(?:工作)?(?:经验|工龄|开发|前端|后端|java|Java|JAVA|测试|运维|产品|算法|程序员|码农|经历|全栈|ios|iOS|安卓|android|"
     r"Android|go|Go|python|Python|c\+\+|C\+\+|php|PHP|数据|嵌入式|移动端|客户端|服务端|大数据|运营|设计|UI|web|Web)"
@@ -275,13 +277,17 @@ def inventory(text: str, companies: tuple[str, ...] = ()) -> list[Mention]:
             found.append(Mention(fact.words, fact.start, fact.end, kind, fact.value))
     for degree in degree_mentions(text):
         found.append(Mention(degree.words, degree.start, degree.end, "degree", degree.value))
-    named = mentions(text, companies, strict_case=False)
+    english = detect_language(text) == "en"
+    named = mentions(text, companies, strict_case=english)
     for place in vocab.find_places(text):
         found.append(Mention(text[place.start : place.end], place.start, place.end,
                              "city" if place.known else "place", place.name))  # fmt: skip
     for start, end, family in role_spans(text):
         found.append(Mention(text[start:end], start, end, "role", family))
+    lower_words = {w.lower() for w in _data()["lowercase_words"]}
     for start, end, skill in vocab.skill_spans(text):
+        if english and text[start:end] in lower_words:
+            continue  # "go with", "go straight": a word in English prose, not the Go language
         found.append(Mention(text[start:end], start, end, "skill", skill))
     for company in named.companies:
         for hit in re.finditer(re.escape(company), text, re.I):
@@ -303,6 +309,8 @@ def inventory(text: str, companies: tuple[str, ...] = ()) -> list[Mention]:
             and re.match(r"[.)、]\s", text[end:])
         ):
             continue  # "(1)", "2. ": a list marker, not a number of the question
+        if re.match(r"(?:st|nd|rd|th)\b", text[end : end + 3], re.I):
+            continue  # "4th-semester": an ordinal, not a quantity
         if re.fullmatch(r"(?:19|20)\d\d", words):
             found.append(Mention(words, start, end, "year", int(words)))
         else:
@@ -419,9 +427,14 @@ def account(plan: Plan, companies: tuple[str, ...] = ()) -> tuple[Part, ...]:
     out: list[Part] = []
     seen: set[tuple[int, int]] = set()
     facts = asker_facts(text)
-    for mention in inventory(text, companies):
+    mentioned = inventory(text, companies)
+    # A skill written with the same words as a role the plan uses ("数据分析") is that role.
+    used_roles = [(m.start, m.end) for m in mentioned if m.kind == "role" and _is_used(m, plan, used)]
+    for mention in mentioned:
         span = (mention.start, mention.end)
         if mention.start >= 0 and any(_overlaps(span, s) for s, _ in stated):
+            continue
+        if mention.kind == "skill" and any(_overlaps(span, s) for s in used_roles):
             continue
         if any(_overlaps(span, s) for s in seen) or _is_used(mention, plan, used):
             continue

@@ -205,6 +205,13 @@ def mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Menti
         _add(found.companies, lookup[vocab.alias_key(hit.group(0))])
     found.spans += [h.span() for h in hits]
     work = _blank(work, (h.span() for h in hits))  # "北京字节跳动" names a company, not a city filter
+    groups = {k: v for k, v in _data()["city_groups"].items() if not k.startswith("_")}
+    for hit in vocab.alias_pattern(groups).finditer(work):
+        # "北上广", "一线城市": the cities the group names, each a filter of its own.
+        for city in next(v for k, v in groups.items() if vocab.alias_key(k) == vocab.alias_key(hit.group(0))):
+            _add(found.cities, city)
+        found.spans.append(hit.span())
+    work = _blank(work, (s for s in found.spans))
     for place in vocab.find_places(work):
         _add(found.cities if place.known else found.unknown_places, place.name)
         found.spans.append((place.start, place.end))

@@ -66,6 +66,7 @@ class AdviceRow:
     #: years (too few recent postings) says so, since the other rows may be recent only.
     recent: tuple[int, ...] = ()
     recent_count: int = 0
+    source: str = ""  # the boards and dates of the row's postings, as a figure's `source`
 
 
 def _advice_period(row: AdviceRow, lang: str) -> str:
@@ -379,12 +380,12 @@ def _sampling_notes() -> dict[str, dict[str, str]]:
     return notes
 
 
-def _sampling(figures: list[Figure], lang: str) -> str:
-    """How the boards behind the figures collected their postings (a search for "Python", AI postings of three
-    cities...): the collection shapes every population, so it is said beside the figures."""
-    names = dict.fromkeys(
-        part.strip().partition(" ")[0] for f in figures for part in f.source.split(",") if part.strip()
-    )
+def _sampling(figures: list[Figure], lang: str, more: Sequence[str] = ()) -> str:
+    """How the boards behind the figures (and advice rows, whose sources are `more`) collected their postings (a
+    search for "Python", AI postings of three cities...): the collection shapes every population, so it is said
+    beside the figures."""
+    sources = [f.source for f in figures] + list(more)
+    names = dict.fromkeys(part.strip().partition(" ")[0] for s in sources for part in s.split(",") if part.strip())
     notes = _sampling_notes()
     said = [notes[n][lang] if n in notes else notes["unknown"][lang].format(source=n) for n in names]
     return render(lang, "sampling", notes=("; " if lang == "en" else "；").join(said)) if said else ""
@@ -436,7 +437,8 @@ def describe_plan(plan: Plan, lang: str) -> str:
     measure = "trend" if plan.intent == "trend" else plan.measure or "salary"
     if measure.startswith("top_"):
         measure = "top_pay" if plan.rank_by == "salary" and measure != "top_skills" else "top"
-    dimension = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title"}
+    dimension = {"top_cities": "city", "top_companies": "company", "top_skills": "skill", "top_titles": "title",
+                 "top_experience": "experience"}  # fmt: skip
     d = _DIMENSION[lang].get(dimension.get(plan.measure or "", ""), "")
     join = " vs " if lang == "en" else " 对比 "
     subjects = join.join(subject(s, lang) for s in plan.subjects)
@@ -454,8 +456,9 @@ def describe_plan(plan: Plan, lang: str) -> str:
     return text
 
 
-def _reading_lines(findings: Findings) -> list[str]:
-    """How the question was read, the parts not used and why, and periods resolved: said after the answer line."""
+def _reading_lines(findings: Findings, said_first: bool = False) -> list[str]:
+    """How the question was read, the parts not used and why, and periods resolved: said after the answer line.
+    With `said_first`, the parts the data can't answer open the answer, so they are not listed again."""
     plan, lang = findings.plan, findings.language
     if plan is None or all(b.kind == "unknown_place" for b in findings.blocks) and plan.query.unknown_places:
         return []  # "What do NLP engineers earn in Paris?": the place is the answer
@@ -485,7 +488,7 @@ def _reading_lines(findings: Findings) -> list[str]:
         period, year, newest = findings.resolved["period"]
         said = {"this_year": ("this year", "今年"), "last_year": ("last year", "去年")}[period][lang == "zh"]
         lines.append(render(lang, "period_resolved", words=said, year=year, newest=newest))
-    unused = plan.unused()
+    unused = tuple(p for p in plan.unused() if not (said_first and (p.asked or p.topic)))
     if unused and plan.intent not in ("decline", "out_of_scope"):
         sep = "; " if lang == "en" else "；"
         parts = sep.join(f"“{p.words}” ({p.reason})" if lang == "en" else f"“{p.words}”（{p.reason}）" for p in unused)
@@ -549,15 +552,16 @@ def compose(findings: Findings) -> Answer:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
     head = 1 if lines and findings.intent != "trend" else 0
-    reading = _reading_lines(findings)
-    sampling = _sampling(figures, lang)
+    cannot = [p for p in findings.plan.unused() if p.asked or p.topic] if findings.plan else []
+    said_first = bool(cannot and (figures or findings.advice))
+    reading = _reading_lines(findings, said_first)
+    sampling = _sampling(figures, lang, [row.source for row in findings.advice])
     # An answer from the articles alone opens with the quote that answers; how the question was read follows it.
     deferred = reading if not lines and findings.intent == "fact" and findings.evidence else []
     lines[head:head] = ([] if deferred else reading) + ([sampling] if sampling else [])
     if findings.intent == "guidance" and figures:
         lines.insert(head, render(lang, "guidance_note"))
-    cannot = [p for p in findings.plan.unused() if p.asked or p.topic] if findings.plan else []
-    if cannot and (figures or findings.advice):
+    if said_first:
         # "35 岁还好找工作吗": the part the data can't answer is said first, then what the postings can say.
         why = ("; " if lang == "en" else "；").join(dict.fromkeys(p.reason for p in cannot))
         lines.insert(0, render(lang, "as_asked", why=why))

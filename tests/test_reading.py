@@ -194,13 +194,16 @@ def test_every_named_thing_of_the_inventory_is_used_or_named() -> None:
         if plan.intent == "advice" and plan.query.profile:
             filters["role"] |= {plan.query.profile.role} | set(plan.origins)
             filters["skill"] |= set(plan.query.profile.skills)
-        for mention in inventory(question, COMPANIES):
+        mentioned = inventory(question, COMPANIES)
+        role_spans = [(m.start, m.end) for m in mentioned if m.kind == "role" and m.value in filters["role"]]
+        for mention in mentioned:
             if mention.kind not in ("role", "skill", "company", "degree"):
                 continue
             overlapping = any(s < mention.end and mention.start < e for s, e in said)
             used = mention.value in filters.get(mention.kind, set())
             if mention.kind == "skill":
                 used = used or vocab.role_family(mention.value) in filters["role"]
+                used = used or any(s < mention.end and mention.start < e for s, e in role_spans)  # "数据分析"
                 used = used or any(t in mention.value.lower() for s in plan.subjects for t in s.title_terms)
             if mention.kind == "role":
                 used = used or any(s.title_terms for s in plan.subjects)

@@ -159,6 +159,20 @@ def pay_position(db: SQL, filters: Filters, pay: float) -> list[Figure]:
     ]
 
 
+def pay_at_share(db: SQL, filters: Filters, share: float) -> list[Figure]:
+    """The monthly pay with `share` (0-1) of the postings with pay below it (`quantile_cont` of the midpoints):
+    the pay at the same position as a pay placed elsewhere; n counts postings with a known range."""
+    where, params = sql_where(filters)
+    n, value = db.query(
+        f"SELECT count(*), quantile_cont({MID}, ?) FROM postings WHERE {where} AND {_PAID}", [share, *params]
+    )[0]
+    if not n:
+        return []
+    source, period = _provenance(db, f"{where} AND {_PAID}", params)
+    described = {**filters.describe(), "share": f"{100 * share:.1f}"}
+    return [Figure("pay_at_same_position", round(float(value), 1), n, described, source, period, filters)]
+
+
 #: A posting's yearly total: its monthly midpoint times the months a year it states ("·14薪"), else 12.
 YEARLY = f"{MID} * coalesce(months_per_year, 12)"
 

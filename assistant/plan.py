@@ -26,14 +26,14 @@ from functools import cache
 from typing import Any
 
 from assistant import vocab
-from assistant.reading import AskerFacts, Part, asker_facts, with_accounting
+from assistant.reading import AskerFacts, Fact, Part, asker_facts, with_accounting
 from assistant.schema import Filters
 from assistant.understand import Profile, Query, _data, _number, _words, detect_language, mentions, role_spans
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
 MEASURES = ("count", "salary", "share", "top_cities", "top_companies", "top_skills", "top_titles", "pay_position",
-            "education", "experience", "top_experience")  # fmt: skip
+            "education", "experience", "top_experience", "pay_equivalent")  # fmt: skip
 #: The role families that make up "AI jobs".
 AI_FAMILIES = ("llm", "nlp", "ml", "cv", "speech", "ai_infra", "ai_engineering")
 #: The role families that make up "programmers" / "tech jobs": every engineering family, not sales or teaching.
@@ -75,6 +75,8 @@ _SAY = {
         "seniority": "pay by the experience postings ask for",
         "feasibility": "whether it will work for you",
         "ability": "your ability",
+        "ruled_out": "a role you rule out, so not a population here",
+        "equivalent": "the pay at the same position among the other place's postings",
         "open_to": "your experience, against what the postings ask",
     },
     "zh": {
@@ -106,6 +108,8 @@ _SAY = {
         "seniority": "按职位要求的经验年限看薪资",
         "feasibility": "是否可行",
         "ability": "个人能力",
+        "ruled_out": "你排除的方向，因此不计入",
+        "equivalent": "在另一地职位中处于同一位置的月薪",
         "open_to": "你的经验，与职位要求的经验对比",
     },
 }
@@ -266,6 +270,31 @@ def _ai_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
         return base, []
     skills = tuple(s for s in base.skills if s != _AI_SKILL)
     return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), _say(query.language, "ai_roles"))]
+
+
+def _city_groups(text: str) -> list[tuple[str, list[str]]]:
+    """City groups named in a text ("北上广", "一线城市") with their cities."""
+    groups = {k: v for k, v in _data()["city_groups"].items() if not k.startswith("_")}
+    keys = {vocab.alias_key(k): k for k in groups}
+    return [(hit.group(0), groups[keys[vocab.alias_key(hit.group(0))]])
+            for hit in vocab.alias_pattern(groups).finditer(text)]  # fmt: skip
+
+
+def _ruled_out(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
+    """Roles the asker rules out in the same clause as a negation ("not interested in back-end coding", "不想做后端"):
+    not a population of the answer, and said so."""
+    text, parts = query.text, []
+    negation = _cue("negation")
+    ruled: list[str] = []
+    for start, end, family in role_spans(text):
+        clause = re.split(r"[,，。;；!！?？\n]|\.(?!\w)", text[:start])[-1]
+        if family in base.roles and negation.search(clause):
+            ruled.append(family)
+            label = vocab.role_label(family, query.language)
+            parts.append(Part(text[start:end], label, _say(query.language, "ruled_out")))
+    if not ruled or len(ruled) == len(base.roles):
+        return base, parts if ruled and len(ruled) < len(base.roles) else []
+    return base.with_(roles=tuple(r for r in base.roles if r not in ruled)), parts
 
 
 def _tech_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part], bool]:
@@ -484,9 +513,12 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
         named = getattr(mentions(text[: hit.start()], companies, strict_case=_english(text)), kind) if hit else []
         if hit and named:
             return base.with_(**{kind: tuple(named)}), base.with_(**{kind: ()}), kind
+    between = re.search(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[,.?!;]|$)|在(.+?)和(.+?)之间", text)
+    hits: list[tuple[str, str]] = [(between.group(1) or between.group(3), between.group(2) or between.group(4))] \
+        if between else []  # fmt: skip
     for hit in _cue("compare_split").finditer(text):
-        left = _CLAUSE_END.split(text[: hit.start()])[-1]
-        right = _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]
+        hits.append((_CLAUSE_END.split(text[: hit.start()])[-1], _CLAUSE_END.split(text[hit.end() :], maxsplit=1)[0]))
+    for left, right in hits:
         strict = _english(text)
         a, b = mentions(left, companies, strict_case=strict), mentions(right, companies, strict_case=strict)
         sides = [_side(a, left), _side(b, right)]
@@ -494,9 +526,12 @@ def _split_sides(text: str, base: Filters, companies: tuple[str, ...]) -> tuple[
             if vocab.alias_pattern(words).search(right) and sides[0].get(kind):
                 return base.with_(**{kind: sides[0][kind]}), base.with_(**{kind: ()}), kind
         own = list(vocab.find_skills(_role_words().sub(" ", left)))  # skills beside the role's own words
-        if a.roles and own and sides[1].get("job", ("",))[0] == "skills":
-            # "Among ML jobs, PyTorch versus TensorFlow": the two skills within the role named first.
-            first = base.with_(roles=tuple(a.roles), skills=tuple(own))
+        own = [x for x in own if x != _AI_SKILL]
+        within = tuple(a.roles) or (base.roles if base.roles == AI_FAMILIES else ())
+        if within and own and sides[1].get("job", ("",))[0] == "skills":
+            # "Among ML jobs, PyTorch versus TensorFlow", "做人工智能，除了 Python，学 C++ 还是 Java": the skill named
+            # right before the cue against the one after, within the role named first.
+            first = base.with_(roles=within, skills=tuple(own[-1:]))
             return first, first.with_(skills=sides[1]["job"][1]), "skills"
         for kind in ("cities", "companies", "sources", "job"):
             if kind in sides[0] and kind in sides[1] and sides[0][kind] != sides[1][kind]:
@@ -531,6 +566,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     base, found = _named_titles(query, base)
     parts += found
     base, found = _language_jobs(query, base, bool(stated_pays(text)))
+    parts += found
+    base, found = _ruled_out(query, base)
     parts += found
     base, found, tech_beside = _tech_jobs(query, base)
     parts += found
@@ -575,7 +612,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         key = "more" if pay.bound == "above" else "less"
         parts.append(Part(pay.words, _say(lang, key, value=f"{pay.monthly:,.0f}")))
         intent, measure = "figure", "share"
-    elif cny and (judging or measure in ("salary", None) or intent in ("figure", "fact")) and not switching \
+    elif cny and (judging or measure in ("salary", None) or intent in ("figure", "fact") or _has("equivalent", text)) \
+            and not switching \
             and not needs_skills:  # fmt: skip
         profile = query.profile
         if profile and profile.role and not (base.roles or base.skills or base.title_terms):
@@ -660,7 +698,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     if len(placed) >= 2 and len(base.cities) == len(placed):
         # "广州 15k，去上海能拿 20K 吗": each pay is placed in the city written before it.
         subjects, compare_kind = tuple(base.with_(cities=(c,)) for c in base.cities), "cities"
-    choosing = query.intent == "comparison" or _has("choice", text) or _has("all_of_kind", text)
+    choosing = query.intent == "comparison" or _has("choice", text) or _has("all_of_kind", text) \
+        or bool(re.search(r"\bbetween\b.+\band\b|在.+和.+之间", text))  # fmt: skip
     paired = bool(compare_kind)  # pays already paired with cities: nothing more to split
     split = _split_sides(text, base, companies) if choosing and not paired else None
     if split and (measure not in ("pay_position", "share", "education") or split[2] == "skills") and not switching:
@@ -702,6 +741,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     named = bool(base.roles or base.skills or base.cities or base.title_terms or base.companies)
     asked = _last_clause(text)
     closing = [p for p in parts if not p.used and p.words and p.words in asked]
+    # A topic the data lacks, named in the question's own ask ("…还能落户吗"), is what the answer can't say first.
+    parts = [replace(p, asked=True) if p.topic and p in closing else p for p in parts]
     planned = measure in ("education", "top_skills", "share", "pay_position") or intent == "comparison"
     finding = _measure_of(asked) in (None, "count")  # "还好找工作吗": a count cannot speak to age or visas
     if closing and any(p.topic for p in closing) and not placed and finding and not planned:
@@ -763,7 +804,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     elif intent in ("fact", "figure", "guidance") and _has("opinion", text) and not placed and not _measure_cue(text):
         intent = "decline"
     extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
-    if base.roles and extra_skills:
+    which = re.search(r"\b(?:which|what)\s+(?:languages?|frameworks?|stack|skills)|哪门|什么语言|什么框架|哪个框架",
+                      text, re.I)  # fmt: skip
+    if base.roles and extra_skills and not which:
         needs_skills = False  # "must a PM know Python": one named skill's share, below
     needs_skills = needs_skills and "top_skills" not in extra
     if intent in ("fact", "guidance", "figure") and needs_skills and (named or (query.profile and query.profile.role)):
@@ -771,6 +814,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if not named and query.profile and query.profile.role:
             subjects = (base.with_(roles=(query.profile.role,)),)
         intent, measure = "figure", "top_skills"
+        several = len(subjects) == 1 and 2 <= len(subjects[0].roles) <= 3
+        if several and subjects[0].roles not in (AI_FAMILIES, TECH_FAMILIES):
+            subjects = tuple(subjects[0].with_(roles=(r,)) for r in subjects[0].roles)  # each role's own skills
     elif intent == "fact" and _has("should", text) and named:
         intent, measure = "guidance", "salary"
     # "Will I be able to get a job": a question about the asker, not a forecast.
@@ -837,6 +883,17 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if intent in ("figure", "guidance", "decline", "fact") and named_population and countable:
             intent, measure = "figure", "count"
             extra += [m for m in ("salary", "experience", "education") if m not in extra]
+    equal = _cue("equivalent").search(text)
+    if equal and len(placed) == 1 and not switching:
+        home = [p.name for p in vocab.find_places(text[: equal.start()]) if p.known]
+        home += [c for g, cs in _city_groups(text[: equal.start()]) for c in cs]
+        away = [c for c in subjects[0].cities if c not in home] if subjects else []
+        if home and away:
+            # "长沙拿 7.5k，相当于在北上广拿多少": its position among home postings, the pay at that position elsewhere.
+            first = subjects[0].with_(cities=tuple(dict.fromkeys(home)))
+            subjects = (first, *(first.with_(cities=(c,)) for c in away))
+            intent, measure, compare_kind = "figure", "pay_equivalent", "cities"
+            parts.append(Part(equal.group(0), _say(lang, "equivalent")))
     ability = _cue("ability").search(text)
     if ability and intent in ("figure", "guidance", "comparison"):
         # "10 万和 50 万的程序员能力差在哪", "我这水平值多少": ability is not in postings; what they ask is.
@@ -844,6 +901,10 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                           asked=True))  # fmt: skip
         if placed and "level" not in extra:
             extra.append("level")
+    if _cue("barrier").search(text) and intent in ("figure", "guidance", "comparison") and not placed:
+        extra += ["education", "experience"]  # "图形学门槛高吗": the degree and experience the postings ask
+        if intent == "figure" and measure == "top_skills" and _asks_pay(text):
+            extra.append("salary")  # "门槛高、高薪": the pay too
     feasible = _cue("feasibility").search(text)
     if feasible and not placed and not difficulty and intent in ("advice", "guidance", "figure", "comparison"):
         # "从后端转产品经理可行吗": no figure says whether it will work; said first, then what the target asks.
@@ -851,6 +912,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         parts.append(Part(feasible.group(0), _say(lang, "feasibility"), reason, asked=True))
         if intent == "advice":
             extra.append("target_asks")
+    if asker.experience is None and graduate and (difficulty or _has("can_i", text) or switching):
+        # "2023 届…还能转行做产品经理吗": a new graduate has no years of experience to offer.
+        asker = replace(asker, experience=Fact(graduate.group(0), graduate.start(), graduate.end(), 0.0))
     if (difficulty or _has("can_i", text) or switching) and (asker.degree or asker.experience) and not placed:
         extra.append("open_to")  # the share of the postings that would take the asker's degree and experience
         why = _say(lang, "experience_why")

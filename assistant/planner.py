@@ -199,6 +199,8 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
     ranked = {"top_cities": base.cities, "top_companies": base.companies}.get(measure, ())
     if len(ranked) == 1:
         measure = "salary"
+    if measure == "pay_equivalent" and plan.pays and len(plan.subjects) >= 2:
+        return blocks + _equivalent_blocks(db, plan)
     for subject in plan.subjects:
         if _missing(db, subject) and (wider_and_dropped := _nearest(db, subject)):
             # Nothing matches every condition: say so, and give the nearest population that has postings, named.
@@ -283,6 +285,25 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                     blocks.append(Block("salary", subject, salary, []))
             if extra == "open_to":
                 blocks += open_to_blocks(db, plan, subject)
+    return blocks
+
+
+def _equivalent_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
+    """A pay placed among the first subject's postings, then the pay at that same position among each other
+    subject's ("7.5k in Changsha is above 40% there; 40% of Beijing's postings pay less than X")."""
+    home, pay = plan.subjects[0], plan.pays[0]
+    position = fig.pay_position(db, home, pay)
+    if not position:
+        return [Block("no_postings", home, extra={"coverage": coverage(db, plan.language)})]
+    salary = fig.salary(db, home)
+    blocks = [Block("pay_position", home, position + salary, fig.examples(db, home, limit=2), {"pay": pay})]
+    share = float(position[0].value) / 100  # the percent of home postings paying less
+    for away in plan.subjects[1:]:
+        same = fig.pay_at_share(db, away, share)
+        if same:
+            blocks.append(Block("pay_equivalent", away, same, fig.examples(db, away, limit=1), {"pay": pay}))
+        else:
+            blocks.append(Block("no_postings", away, extra={"coverage": coverage(db, plan.language)}))
     return blocks
 
 

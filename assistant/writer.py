@@ -108,7 +108,7 @@ def subject(filters: Filters, lang: str) -> str:
     skills = [skill_label(x, lang) for x in filters.skills if not filters.roles or role_family(x) not in filters.roles]
     titles = [f"“{t}”" for t in filters.title_terms]
     if lang == "zh":
-        named = roles + skills + [f"职位名含{t}" for t in titles]
+        named = roles + skills + ([f"职位名含{'或'.join(titles)}"] if titles else [])
         what = "、".join(named) + ("岗位" if named else "所有职位")
         where = "、".join(cities)
         tail = f"，{_years(filters.years)}年" if filters.years else ""
@@ -278,6 +278,11 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         else:
             values["years"] = block.extra["years"]
         return [render(lang, block.kind, **values)]
+    if block.kind == "pay_equivalent":
+        same = block.figures[0]
+        thin = render(lang, "thin") if same.n < THIN else ""
+        return [render(lang, "pay_equivalent", subject=subj, value=_money(float(same.value)),
+                       share=same.filters["share"], n=f"{same.n:,}", thin=thin, cites=marks)]  # fmt: skip
     if block.kind == "pay_position_yearly":
         less, more, middle, stated = block.figures[:4]
         return [render(
@@ -421,11 +426,13 @@ _MEASURE_WORDS = {
            "share": "share of {s}", "pay_position": "where {pay} stands among {s} postings with pay",
            "top": "{s} ranked by {d}", "top_pay": "{s}: {d} ranked by median monthly pay",
            "education": "education asked by {s} postings", "experience": "experience asked by {s} postings",
-           "trend": "postings and pay per year and board for {s}"},
+           "trend": "postings and pay per year and board for {s}",
+           "pay_equivalent": "where {pay} stands among {s} postings with pay, and the pay at that position among {o}"},
     "zh": {"salary": "{s}的月薪中位数", "count": "{s}的职位数量", "share": "{s}的占比",
            "pay_position": "{pay}在{s}有薪资职位中的位置", "top": "{s}按{d}排名",
            "top_pay": "{s}按月薪中位数排列的{d}", "education": "{s}的学历要求", "experience": "{s}的经验要求",
-           "trend": "{s}按年份和招聘网站的职位数与薪资"},
+           "trend": "{s}按年份和招聘网站的职位数与薪资",
+           "pay_equivalent": "{pay}在{s}有薪资职位中的位置，以及{o}处于同一位置的月薪"},
 }  # fmt: skip
 
 
@@ -442,12 +449,16 @@ def describe_plan(plan: Plan, lang: str) -> str:
     d = _DIMENSION[lang].get(dimension.get(plan.measure or "", ""), "")
     join = " vs " if lang == "en" else " 对比 "
     subjects = join.join(subject(s, lang) for s in plan.subjects)
+    others = ""
+    if measure == "pay_equivalent":
+        subjects = subject(plan.subjects[0], lang)
+        others = _sep(lang).join(subject(s, lang) for s in plan.subjects[1:])
     yearly = plan.yearly or (None,) * len(plan.pays)
     stated = [(f"{_money(y)} CNY a year" if lang == "en" else f"年薪 {_money(y)} 元") if y is not None
               else (f"{_money(p)} CNY a month" if lang == "en" else f"月薪 {_money(p)} 元")
               for p, y in zip(plan.pays, yearly, strict=True)]  # fmt: skip
     pay = (" / " if lang == "en" else "、").join(stated)
-    text = words.get(measure, words["salary"]).format(s=subjects, d=d, pay=pay)
+    text = words.get(measure, words["salary"]).format(s=subjects, d=d, pay=pay, o=others)
     used = [p for p in plan.parts if p.used]
     if used:
         said = "; ".join(f"“{p.words}” as {p.meaning}" for p in used) if lang == "en" else \
@@ -488,7 +499,7 @@ def _reading_lines(findings: Findings, said_first: bool = False) -> list[str]:
         period, year, newest = findings.resolved["period"]
         said = {"this_year": ("this year", "今年"), "last_year": ("last year", "去年")}[period][lang == "zh"]
         lines.append(render(lang, "period_resolved", words=said, year=year, newest=newest))
-    unused = tuple(p for p in plan.unused() if not (said_first and (p.asked or p.topic)))
+    unused = tuple(p for p in plan.unused() if not (said_first and p.asked))
     if unused and plan.intent not in ("decline", "out_of_scope"):
         sep = "; " if lang == "en" else "；"
         parts = sep.join(f"“{p.words}” ({p.reason})" if lang == "en" else f"“{p.words}”（{p.reason}）" for p in unused)
@@ -552,7 +563,7 @@ def compose(findings: Findings) -> Answer:
         lines.extend(_block_lines(block, lang, cite))
         figures.extend(block.figures)
     head = 1 if lines and findings.intent != "trend" else 0
-    cannot = [p for p in findings.plan.unused() if p.asked or p.topic] if findings.plan else []
+    cannot = [p for p in findings.plan.unused() if p.asked] if findings.plan else []
     said_first = bool(cannot and (figures or findings.advice))
     reading = _reading_lines(findings, said_first)
     sampling = _sampling(figures, lang, [row.source for row in findings.advice])

@@ -48,6 +48,10 @@ docstring of `assistant/figures.py`, the corpus READMEs), what a figure means:
 * **Newer populations.** ``title_terms``: the title contains one of the terms (case-insensitive);
   ``pay_min``/``pay_max``: the posting has pay and its midpoint is above/below the bound; ``education``:
   its level is one of those; ``experience_years`` [low, high]: its minimum years lie in that band.
+* **Pay at the same position.** ``pay_at_same_position`` for one stated monthly pay: share = the percent of the
+  first subject's postings with pay whose midpoint is below it, rounded to one decimal; for each other subject, the
+  linear-interpolation quantile of its midpoints at that share (sorted, position share × (n − 1)), one decimal;
+  n = that subject's postings with pay; filters gain ``share`` (the percent, one decimal).
 * **Yearly packages.** A posting's yearly total is its pay midpoint × the months a year its salary text states
   (the number before 薪, as in ``·14薪``), else × 12. For a stated yearly package (``expected_plan.yearly``):
   ``percent_paying_less_yearly``/``more_yearly`` = 100 × postings with pay whose total is below/above it ÷
@@ -620,8 +624,13 @@ def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict
     pays = (question.get("expected_plan") or {}).get("pays") or []
     share_of = question.get("share_of", "")
     out: list[dict[str, Any]] = []
-    for subject in populations(question, postings):
+    subjects = populations(question, postings)
+    if "pay_at_same_position" in names and pays:
+        out += same_position(postings, subjects, pays[0])
+    for subject in subjects:
         for name in names:
+            if name == "pay_at_same_position":
+                continue  # computed above, across the subjects
             if name.endswith("_yearly") or name in ("yearly_median", "months_stated"):
                 for package in (question.get("expected_plan") or {}).get("yearly") or []:
                     out += figures_for(postings, name, subject, pay=package)
@@ -630,6 +639,32 @@ def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict
                     out += figures_for(postings, name, subject, pay=pay)
             else:
                 out += figures_for(postings, name, subject, share_of=share_of)
+    return out
+
+
+def quantile_cont(values: list[float], share: float) -> float:
+    """The linear-interpolation quantile (DuckDB's ``quantile_cont``): position share × (n − 1) in sorted order."""
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (position - low) * (ordered[high] - ordered[low]), 1)
+
+
+def same_position(postings: list[Posting], subjects: list[dict[str, Any]], pay: float) -> list[dict[str, Any]]:
+    """``pay_at_same_position``: the percent of the first subject's postings with pay whose midpoint is below the
+    pay (one decimal), then, for each other subject, the pay at that share of its postings with pay."""
+    home = [p.pay for p in postings if matches(p, subjects[0]) and p.pay is not None]
+    if not home:
+        return []
+    share = round(100 * sum(1 for v in home if v < pay) / len(home), 1) / 100
+    out = []
+    for subject in subjects[1:]:
+        pays = [p.pay for p in postings if matches(p, subject) and p.pay is not None]
+        if pays:
+            described = {**_described(subject), "share": [f"{100 * share:.1f}"]}
+            out.append({"name": "pay_at_same_position", "filters": described, "value": quantile_cont(pays, share),
+                        "n": len(pays)})  # fmt: skip
     return out
 
 

@@ -216,8 +216,15 @@ def test_every_named_thing_of_the_inventory_is_used_or_named() -> None:
 
 
 def test_a_number_nobody_could_place_is_named() -> None:
+    plan = plan_of("What share of China's AI job postings are concentrated in the top 10 cities?")
+    assert any(p.words == "10" and p.named and not p.used for p in plan.parts)
+
+
+def test_a_pay_asked_as_its_equal_elsewhere_is_placed_then_found_at_the_same_position() -> None:
     plan = plan_of("应届生在长沙、合肥这类二线城市拿 7.5k，相当于在北上广拿多少呢？")
-    assert any(p.words == "7.5k" and not p.used for p in plan.parts) or 7500 in plan.pays
+    assert plan.measure == "pay_equivalent" and plan.pays == (7500.0,)
+    assert plan.subjects[0].cities == ("Changsha", "Hefei")
+    assert [s.cities for s in plan.subjects[1:]] == [("Beijing",), ("Shanghai",), ("Guangzhou",)]
 
 
 def test_unused_names_are_said_in_the_answer_language() -> None:
@@ -234,7 +241,7 @@ def test_the_check_finds_what_a_plan_without_accounting_drops() -> None:
 
     for question in (
         "19 年毕业，我这水平深圳市场值多少钱？",
-        "应届生在长沙、合肥这类二线城市拿 7.5k，相当于在北上广拿多少呢？",
+        "What share of China's AI job postings are concentrated in the top 10 cities?",
     ):
         plan = plan_of(question)
         bare = replace(plan, parts=tuple(p for p in plan.parts if not p.named))

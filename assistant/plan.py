@@ -26,7 +26,7 @@ from functools import cache
 from typing import Any
 
 from assistant import vocab
-from assistant.reading import AskerFacts, Fact, Part, asker_facts, with_accounting
+from assistant.reading import AskerFacts, Fact, Part, asker_facts, degree_mentions, with_accounting
 from assistant.schema import Filters
 from assistant.understand import Profile, Query, _data, _number, _words, detect_language, mentions, role_spans
 
@@ -75,7 +75,11 @@ _SAY = {
         "seniority": "pay by the experience postings ask for",
         "feasibility": "whether it will work for you",
         "ability": "your ability",
+        "opinion": "an opinion",
+        "opinion_why": "the postings and articles hold figures and reports, not opinions",
         "ruled_out": "a role you rule out, so not a population here",
+        "year_range": "every year from {first} to {last}",
+        "between": "postings paying between {low} and {high} CNY a month",
         "equivalent": "the pay at the same position among the other place's postings",
         "open_to": "your experience, against what the postings ask",
     },
@@ -108,7 +112,11 @@ _SAY = {
         "seniority": "按职位要求的经验年限看薪资",
         "feasibility": "是否可行",
         "ability": "个人能力",
+        "opinion": "看法",
+        "opinion_why": "招聘数据和文章只有数字和报道，没有个人看法",
         "ruled_out": "你排除的方向，因此不计入",
+        "year_range": "{first} 年到 {last} 年的每一年",
+        "between": "月薪在 {low} 到 {high} 元之间的职位",
         "equivalent": "在另一地职位中处于同一位置的月薪",
         "open_to": "你的经验，与职位要求的经验对比",
     },
@@ -132,6 +140,8 @@ class StatedPay:
     monthly: float | None  # None when in another currency
     period: str  # month, year, day
     bound: str = ""  # "above" / "below" for a threshold, "" for a stated pay
+    low: float | None = None  # a range's ends, monthly ("2万到3万"), when written as a range
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -228,11 +238,17 @@ def stated_pays(text: str) -> list[StatedPay]:
             if not money_cue or (not (mult or unit or cur) and re.fullmatch(r"(?:19|20)\d\d", hit.group("num"))):
                 continue  # "5 years", "2017", "985" are not pay ("pay in 2017" is a year)
             value = _value(hit.group("num"), mult)
+            ends: tuple[float, float] | None = None
             if hit.group("num2"):
-                value = (value + _value(hit.group("num2"), hit.group("mult2") or mult)) / 2
+                second = _value(hit.group("num2"), hit.group("mult2") or mult)
+                if mult is None and hit.group("mult2"):
+                    value = _value(hit.group("num"), hit.group("mult2"))  # "2到3万": the unit after both
+                ends = (value, second)
+                value = (value + second) / 2
         else:
             value = _number(text[start:end])
             cur = unit = ""
+            ends = None
         words = text[start:end].strip()
         near = f"{before} {words} {after}"
         if _cue("fee").search(after[:10]) or _cue("fee").search(before[-6:]):
@@ -259,7 +275,11 @@ def stated_pays(text: str) -> list[StatedPay]:
             bound = "above"
         elif _cue("below").search(before[-14:]) or re.match(r"\s*(?:以下|以内|or less)", after, re.I):
             bound = "below"
-        found.append(StatedPay(words, round(monthly, 2) if monthly else None, period, bound))
+        low = high = None
+        if hit is not None and ends is not None and monthly is not None:
+            factor = monthly / value
+            low, high = round(ends[0] * factor, 2), round(ends[1] * factor, 2)
+        found.append(StatedPay(words, round(monthly, 2) if monthly else None, period, bound, low, high))
     return found
 
 
@@ -471,6 +491,9 @@ def _education_levels(text: str) -> tuple[str, ...]:
 
 
 _CLAUSE_END = re.compile(r"[.?!。？！；;\n]")
+_YEAR_RANGE = re.compile(
+    r"((?:19|20)\d{2})\s*年?\s*(?:到|至|-|–|~|to|through|until|and)\s*((?:19|20)\d{2})\s*年?", re.I
+)
 
 
 @cache
@@ -556,11 +579,19 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     """Plan a question understood by `understand`: measure, subjects and the part each word played."""
     text = unicodedata.normalize("NFKC", query.text).replace("’", "'")
     lang = query.language
+    facts_early = asker_facts(text)
+    life_years = {f.value for f in (facts_early.graduation, facts_early.birth) if f is not None}
+    years = tuple(y for y in query.years if y not in life_years)  # "graduated in 2021" is no filter on postings
+    parts: list[Part] = []
+    span = _YEAR_RANGE.search(text)
+    if span and int(span.group(1)) < int(span.group(2)) <= int(span.group(1)) + 30:
+        # "2023到2025年", "from 2017 to 2023": every year between, not the two ends.
+        years = tuple(range(int(span.group(1)), int(span.group(2)) + 1))
+        parts.append(Part(span.group(0).strip(), _say(lang, "year_range", first=span.group(1), last=span.group(2))))
     base = Filters(
         cities=query.cities, roles=query.roles, skills=() if query.roles else query.skills,
-        companies=query.companies, years=query.years, sources=query.sources,
+        companies=query.companies, years=years, sources=query.sources,
     )  # fmt: skip
-    parts: list[Part] = []
     base, found = _ai_jobs(query, base)
     parts += found
     base, found = _named_titles(query, base)
@@ -594,6 +625,15 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     placed: list[float] = []
     packages: list[float | None] = []
     switching = _has("switch", text) or bool(re.search(r"从[^，。,.?？!！]{1,15}?转", text))  # "从后端开发转产品经理"
+    # "想在杭州转产品经理": 转 right before a role names the move.
+    switching = switching or any(
+        re.search(r"转[行型做到向入岗去]?\s*$", text[max(0, a - 4) : a]) for a, _, _ in role_spans(text)
+    )
+    first_person = bool(query.profile or asker_facts(text).facts() or _has("career_advice", text)
+                        or re.search(r"\b(?:I|I'm|I've|my|me)\b|我", text))  # fmt: skip
+    if switching and intent in ("fact", "figure") and first_person and not _has("source_cues", text) \
+            and not re.match(r"\s*(?:why|为什么)", text, re.I):  # fmt: skip
+        intent = "advice"  # "I work with webdev… try to re-skill in AI?": the asker's own move
     if switching and intent == "comparison" and re.search(r"从[^，。,.?？!！]{1,15}?转|\bfrom\b", text):
         intent = "advice"  # "从后端转产品经理可行吗": where they come from and where they aim, not two markets
     if any(p.monthly is None for p in pays) and query.profile and query.profile.monthly_pay:
@@ -605,7 +645,16 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     if cny and (hit := _cue("take_home").search(text)):
         parts.append(Part(hit.group(0), _say(lang, "take_home"), _say(lang, "take_home_why")))
     bounded = [p for p in cny if p.bound]
-    if bounded and intent != "advice":
+    between = re.search(r"之间|\bbetween\b|范围内", text)
+    ranged = [p for p in cny if p.low is not None and p.high is not None]
+    if ranged and between and intent != "advice" and not bounded:
+        # "月薪在2万到3万之间的有多少": both bounds, the postings whose pay lies between them.
+        pay = ranged[0]
+        assert pay.low is not None and pay.high is not None
+        base = base.with_(pay_min=pay.low, pay_max=pay.high)
+        parts.append(Part(pay.words, _say(lang, "between", low=f"{pay.low:,.0f}", high=f"{pay.high:,.0f}")))
+        intent, measure = "figure", "share"
+    elif bounded and intent != "advice":
         pay = bounded[0]
         assert pay.monthly is not None
         base = base.with_(**{"pay_min" if pay.bound == "above" else "pay_max": pay.monthly})
@@ -685,8 +734,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         # "How many NLP jobs in Beijing, and which cities come next?": each part answered, the first first.
         measure = measured[0]
         extra += [m for m in dict.fromkeys(measured[1:]) if m in ("top_cities", "top_companies", "top_skills")]
-    if placed and _has("level", text):
-        extra.append("level")  # "年薪30w该达到什么水平": what postings paying that much ask for
+    if placed and (_has("level", text) or _has("experience_asked", text)):
+        extra.append("level")  # "年薪30w该达到什么水平", "总包40w一般要几年经验": what postings paying that much ask
     if (_has("salary_asked", text) or _WHAT_MAKE.search(text)) and measure in (None, "count"):
         measure = "salary"
         if intent == "figure" or (intent == "fact" and not _has("source_cues", text)):
@@ -737,6 +786,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     targets: tuple[str, ...] = ()
     target_skills: tuple[str, ...] = ()
     origins: tuple[str, ...] = ()
+    opinion_decline = from_articles = False
     named_targets = False
     named = bool(base.roles or base.skills or base.cities or base.title_terms or base.companies)
     asked = _last_clause(text)
@@ -745,13 +795,16 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     parts = [replace(p, asked=True) if p.topic and p in closing else p for p in parts]
     planned = measure in ("education", "top_skills", "share", "pay_position") or intent == "comparison"
     finding = _measure_of(asked) in (None, "count")  # "还好找工作吗": a count cannot speak to age or visas
-    if closing and any(p.topic for p in closing) and not placed and finding and not planned:
-        # The question's own ask is about what the data lacks ("…有可能落户上海吗"): decline, naming why.
+    if closing and any(p.topic for p in closing) and not placed and finding and not planned \
+            and not switching:  # fmt: skip
+        # The question's own ask is about what the data lacks ("…有可能落户上海吗"): decline, naming why. A move
+        # the asker weighs ("re-skill in AI or build a company") still gets its targets, the lacking part said first.
         intent = "decline"
     elif intent == "advice":
         if switching:
             profile = query.profile or Profile()
-            found_cue = _cue("switch").search(text) or re.search(r"从[^，。,.?？!！]{1,15}?转", text)
+            found_cue = (_cue("switch").search(text) or re.search(r"从[^，。,.?？!！]{1,15}?转", text)
+                         or re.search(r"转(?=[行型做到向入岗去]?\s*\S)", text))  # fmt: skip
             assert found_cue is not None
             cue = found_cue
             # Roles named before the switching cue are where the asker comes from; after it, where they aim.
@@ -780,7 +833,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 stated |= set(before.skills)
             target_skills = tuple(s for s in wanted if s not in stated and not after.roles)
             target_skills = tuple(s for s in target_skills if s != _AI_SKILL)
-            named_targets = bool(targets or target_skills)
+            named_targets = bool(targets or target_skills or _cue("ai_jobs").search(aim))  # "re-skill in AI" names AI
             if _cue("strong_compare").search(text) and re.search(r"\bother\b|其他|别的", text, re.I):
                 extra.append("baseline")  # "…compared to other software jobs": those jobs beside the targets
             choice = _split_sides(text, base, companies) if _has("choice", aim) and not source else None
@@ -802,7 +855,12 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             intent = "guidance" if named else "decline"
             measure = "salary"
     elif intent in ("fact", "figure", "guidance") and _has("opinion", text) and not placed and not _measure_cue(text):
-        intent = "decline"
+        intent, opinion_decline = "decline", True
+        opinion = _cue("opinion").search(text)
+        assert opinion is not None
+        parts.append(Part(opinion.group(0), _say(lang, "opinion"), _say(lang, "opinion_why"), asked=True))
+        if _has("career_advice", text):
+            intent, from_articles = "fact", True  # "what do seniors suggest to AI-proof a career": what articles advise
     extra_skills = tuple(x for x in query.skills if vocab.role_family(x) not in base.roles and x != _AI_SKILL)
     which = re.search(r"\b(?:which|what)\s+(?:languages?|frameworks?|stack|skills)|哪门|什么语言|什么框架|哪个框架",
                       text, re.I)  # fmt: skip
@@ -817,12 +875,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         several = len(subjects) == 1 and 2 <= len(subjects[0].roles) <= 3
         if several and subjects[0].roles not in (AI_FAMILIES, TECH_FAMILIES):
             subjects = tuple(subjects[0].with_(roles=(r,)) for r in subjects[0].roles)  # each role's own skills
-    elif intent == "fact" and _has("should", text) and named:
+    elif intent == "fact" and _has("should", text) and named and not from_articles:
         intent, measure = "guidance", "salary"
     # "Will I be able to get a job": a question about the asker, not a forecast.
     forecast = next((f for f in _cue("prediction").finditer(text)
                      if not re.match(r"\s*(?:i|we|you)\b", text[f.end() :], re.I)), None)  # fmt: skip
-    if forecast and named and intent in ("fact", "comparison", "figure", "guidance") and not placed:
+    forecast_intents = ("fact", "comparison", "figure", "guidance", *(("decline",) if opinion_decline else ()))
+    if forecast and named and intent in forecast_intents and not placed:
         # What the data can say about a forecast: how demand moved, for each thing named ("will LLMs replace
         # programmers": LLM roles and the engineering roles alike).
         if tech_beside and base.roles != TECH_FAMILIES:
@@ -853,8 +912,21 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure, rank_by = "figure", "top_experience", "salary"
         subjects = tuple(s.with_(experience_years=None) for s in subjects[:1])
         parts.append(Part(seniority.group(0), _say(lang, "seniority")))
+    levels_named = [f.value for f in degree_mentions(text)]
+    levels_named = list(dict.fromkeys(levels_named))
+    if len(levels_named) >= 2 and _asks_pay(text) and not placed and len(subjects) == 1 and intent != "advice":
+        # "本科和硕士做后端，工资差多少": the pay of postings asking each degree, side by side.
+        subjects = tuple(subjects[0].with_(education=(level,)) for level in levels_named[:3])
+        intent, measure, compare_kind = "comparison", "salary", "education"
+        parts.append(Part(_degree_words(text), _say(lang, "education")))
+    elif (asker.degree and _has("can_i", text) and not placed and intent not in ("advice", "decline")
+          and any(s.roles or s.title_terms or s.skills for s in subjects) and not _asks_pay(text)):  # fmt: skip
+        # "专科能做算法岗吗": the degrees the postings ask, and the share open to the asker's.
+        intent, measure = "figure", "education"
+        subjects = tuple(s.with_(education=()) for s in subjects)
+        extra.append("open_to")
     pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
-    profile_role = query.profile.role if query.profile else None
+    profile_role = query.profile.role if query.profile and query.profile.role != "other" else None
     if pay_asked and profile_role and not switching and not any(
         s.roles or s.skills or s.title_terms or s.companies for s in subjects
     ):
@@ -919,6 +991,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         extra.append("open_to")  # the share of the postings that would take the asker's degree and experience
         why = _say(lang, "experience_why")
         parts = [Part(p.words, _say(lang, "open_to")) if p.reason == why else p for p in parts]
+    personal = query.profile is not None or switching or bool(asker.facts())
+    named_job = any(s.roles or s.skills or s.title_terms for s in subjects)
+    if intent == "decline" and personal and named_job and not placed:
+        # "35 岁、二本，做开发还能…": the part the data lacks is said first, then the figures for the asker's cohort.
+        intent, measure = "guidance", "salary"
+        extra += ["experience", "education"]
+        parts = [replace(p, asked=True) if p.topic else p for p in parts]
     if intent in ("figure", "guidance") and subjects == (Filters(),) and any(p.topic for p in parts) and not placed:
         intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
     plan = Plan(

@@ -538,4 +538,5 @@ def advise(db: fig.SQL, plan: Plan, profile: Profile | None) -> tuple[list[Advic
         toward = (" / ".join(names) + " roles") if lang == "en" else ("、".join(names) + "岗位")
     else:
         toward = "AI roles" if lang == "en" else "AI岗位"
-    return rows[:4], {"current": current, "pay": pay, "where": where, "toward": toward}
+    named = ", ".join(profile.skills)  # the skills the asker named, if any: "you already have" is against them
+    return rows[:4], {"current": current, "pay": pay, "where": where, "toward": toward, "skills": named}

@@ -62,7 +62,7 @@ _AGE = re.compile(
 _DECADE_WORDS = {"twenties": 20, "thirties": 30, "forties": 40, "fifties": 50}
 _YEARS_EN = re.compile(
     r"(?P<n>\d+(?:\.\d+)?|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|an?)"
-    r"(?:\s+and\s+a\s+half)?)\+?\s*(?:years?|yrs?)\b(?!\s*old)",
+    r"(?:\s+and\s+a\s+half)?)\+?\s*(?:years?|yrs?)'?(?![A-Za-z])(?!\s*old)",
     re.I,
 )
 _YOE = re.compile(r"\bYOE\s*[:：]?\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*YOE\b", re.I)
@@ -83,9 +83,15 @@ _EXPERIENCE_EN = re.compile(
     re.I,
 )
 _EXPERIENCE_EN_BEFORE = re.compile(
-    r"(?:for\s+(?:the\s+)?(?:past|last)\s*|(?:about|around|~|nearly|almost|over)\s*)$", re.I
+    r"(?:for\s+(?:the\s+)?(?:past|last)\s*|(?:about|around|~|nearly|almost|over)\s*|\b(?:with|for|have|having|had|"
+    r"spent|after)\s+(?:about\s+|around\s+|over\s+|~)?)$",
+    re.I,
 )
-_MONTHS_A_YEAR = re.compile(r"(?<!\d)(1[2-9]|2[0-4])\s*薪|(1[2-9]|2[0-4])\s*months?\s*(?:a|per)\s*year", re.I)
+_MONTHS_A_YEAR = re.compile(
+    r"(?<!\d)(1[2-9]|2[0-4])\s*薪|(?:(?:times|x|×|\*)\s*)(1[2-9]|2[0-4])\s*months?\b|(1[2-9]|2[0-4])\s*months?\s*"
+    r"(?:a|per|of pay|of salary)\s*(?:year)?",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,10 @@ def _experience(text: str, taken: list[tuple[int, int]]) -> Fact | None:
         after, before = text[hit.end() : hit.end() + 40], text[max(0, hit.start() - 30) : hit.start()]
         if not free(*hit.span()) or not (_EXPERIENCE_EN.match(after) or _EXPERIENCE_EN_BEFORE.search(before)):
             continue
+        if re.match(r"\s*(?:to\b|until|left|ago|later|from now|out of|off\b)", after, re.I) or re.search(
+            r"unemployed|out of work|\bgap\b|\bin\s*$", before, re.I
+        ):
+            continue  # "3 years to decide", "unemployed for 2 years": not years of work
         words = hit.group("n").lower()
         half = 0.5 if "half" in words else 0.0
         head = words.split()[0]
@@ -247,7 +257,7 @@ def asker_facts(text: str) -> AskerFacts:
         experience=experience, graduation=graduation, birth=birth, age=age,
         degree=degrees[0] if degrees else None,
         months_a_year=(
-            Fact(months.group(0), *months.span(), int(months.group(1) or months.group(2))) if months else None
+            Fact(months.group(0), *months.span(), int(next(g for g in months.groups() if g))) if months else None
         ),
     )  # fmt: skip
 
@@ -404,6 +414,8 @@ def _is_used(mention: Mention, plan: Plan, used: dict[str, set[Any]]) -> bool:
         return value in used[kind]
     if kind == "role":
         return value in used["role"] or (value == "ml" and bool(used["title"]))
+    if kind == "skill" and value == "Artificial Intelligence" and {"llm", "nlp", "ml", "cv"} <= used["role"]:
+        return True  # "AI" read as the AI role families (or the AI roles advice ranks)
     if kind == "skill":
         family = vocab.role_family(value)
         return (value in used["skill"] or family in used["role"] or value.lower() in used["title"]

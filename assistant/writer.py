@@ -549,6 +549,8 @@ def compose(findings: Findings) -> Answer:
             have, gap = (
                 _sep(lang).join(skill_label(x, lang) for x in names) or "—" for names in (row.overlap, row.gap)
             )
+            if not row.overlap and not findings.profile.get("skills"):
+                have = "— (you named no skills)" if lang == "en" else "—（你没有说明技能）"
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 period=_advice_period(row, lang),

@@ -434,7 +434,7 @@ def _title_terms(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
         # "有多少个岗位", "哪些职位": the words before the noun ask about jobs, they do not name one.
         head = re.sub(r"^.*?(?:多少|几|哪些|哪个|哪|什么|怎样|怎么)(?:个|种|类|份)?", "", head)
         head = re.sub(r"^(?:的|做|当|个|名|位|老|资深|高级|初级|中级|一个|一名)+", "", head)
-        if len(head) < 2 or _known(hit.group(0)) or _known(head) or re.search(r"[的是在做找]", head):
+        if len(head) < 2 or _known(hit.group(0)) or _known(head) or re.search(r"[的是在做找被]|裁|离职|失业", head):
             continue
         terms.append(head)
         parts.append(Part(hit.group(0).strip(), _say(query.language, "title", term=head), term=head))
@@ -472,6 +472,25 @@ def _unanswerable(text: str, language: str) -> list[Part]:
         if hit:
             parts.append(Part(hit.group(0), name, topic["reason"][language], topic=True))
     return parts
+
+
+_BAND_TEXT = re.compile(r"(\d+)\s*(?:\+|[-–~到至]\s*(\d+))?\s*(?:years?|yrs?|年)", re.I)
+
+
+def _experience_points(text: str, graduate: bool) -> list[tuple[int, int]]:
+    """Experience bands a question sets side by side ("应届和五年", "1-3 years vs 5+ years"), in order."""
+    bands: list[tuple[int, int]] = [(0, 0)] if graduate else []
+    for hit in _BAND_TEXT.finditer(text):
+        low = int(hit.group(1))
+        if low > 40:
+            continue  # a year ("2019年"), not experience
+        band = (low, int(hit.group(2))) if hit.group(2) else (_band(low) if "+" not in hit.group(0) else (low, 99))
+        if band not in bands:
+            bands.append(band)
+    zh = asker_facts(text).experience
+    if zh is not None and not bands[1:] and _band(zh.value) not in bands:
+        bands.append(_band(zh.value))
+    return bands
 
 
 def _band(years: float) -> tuple[int, int]:
@@ -665,7 +684,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             and not switching \
             and not needs_skills:  # fmt: skip
         profile = query.profile
-        if profile and profile.role and not (base.roles or base.skills or base.title_terms):
+        if profile and profile.role and profile.role != "other" and not (base.roles or base.skills or base.title_terms):
             base = base.with_(roles=(profile.role,))  # "I earn 12,000 as a QA engineer": among QA postings
         months = asker_facts(text).months_a_year
         for pay in cny:
@@ -759,7 +778,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if _learning(text) and not _asks_pay(text):
             measure = "count"  # "learn X or Y?": how many postings ask for each
         if compare_kind == "skills":
-            measure = "share"
+            measure = "salary" if _asks_pay(text) else "share"  # "要求 PyTorch 的岗位工资比 TensorFlow 的高吗"
     elif not paired and (
         intent == "comparison" or (choosing and not switching and intent in ("advice", "fact") and _two_of(base)[1])
     ):
@@ -925,6 +944,24 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "figure", "education"
         subjects = tuple(s.with_(education=()) for s in subjects)
         extra.append("open_to")
+    if (intent == "comparison" and _learning(text) and len(query.skills) >= 2 and query.roles
+            and any(s.roles and not s.skills for s in subjects)):  # fmt: skip
+        # "learn C++ or Go to work on AI infrastructure": each skill's share within that role's postings.
+        within = tuple(r for r in query.roles)
+        subjects = tuple(Filters(roles=within, years=base.years, cities=base.cities).with_(skills=(x,))
+                         for x in query.skills[:3])  # fmt: skip
+        measure, compare_kind = "share", "skill_in_role"
+    if measure == "pay_position" and len(subjects) == 1 and 2 <= len(subjects[0].cities) <= 4 and len(placed) == 1:
+        subjects = tuple(subjects[0].with_(cities=(c,)) for c in subjects[0].cities)  # the pay placed in each city
+    if (intent == "figure" and measure in ("salary", "count") and len(subjects) == 1
+            and 2 <= len(subjects[0].cities) <= 4 and not placed):  # fmt: skip
+        intent, compare_kind = "comparison", "cities"  # "离开北京回长沙，薪资会掉多少": each city, side by side
+        subjects = tuple(subjects[0].with_(cities=(c,)) for c in subjects[0].cities)
+    bands = _experience_points(text, graduate is not None)
+    if len(bands) == 2 and _asks_pay(text) and not placed and len(subjects) == 1 and intent != "advice":
+        # "应届和五年经验的工资差多少", "5+ years compared with 1-3 years": the two bands side by side.
+        subjects = tuple(subjects[0].with_(experience_years=b) for b in bands)
+        intent, measure, compare_kind = "comparison", "salary", "experience_years"
     pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
     profile_role = query.profile.role if query.profile and query.profile.role != "other" else None
     if pay_asked and profile_role and not switching and not any(

@@ -79,7 +79,8 @@ _EXPERIENCE_AFTER_ZH = re.compile(
 _EXPERIENCE_EN = re.compile(
     r"^\s*(?:of\s+)?(?:work(?:ing)?\s+)?(?:experience|exp\b|in\s+(?:the\s+)?(?:industry|tech|software|backend|frontend|"
     r"web|it|data|ml|ai)|as\s+an?\b|(?:of\s+)?(?:professional|industry|coding|backend|frontend|software|dev)|"
-    r"working|programming|coding|developing)",
+    r"working|programming|coding|developing|of\s+(?:[\w+#.-]+\s+){0,3}(?:work|experience|development|coding|"
+    r"programming|engineering)\b)",
     re.I,
 )
 _EXPERIENCE_EN_BEFORE = re.compile(

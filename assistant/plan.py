@@ -73,6 +73,7 @@ _SAY = {
         "degree_cohort": "postings asking for {level}",
         "difficulty": "how hard a search is",
         "seniority": "pay by the experience postings ask for",
+        "ranking_row": "a row of the pay-by-experience ranking",
         "feasibility": "whether it will work for you",
         "ability": "your ability",
         "opinion": "an opinion",
@@ -110,6 +111,7 @@ _SAY = {
         "degree_cohort": "要求{level}学历的职位",
         "difficulty": "求职难度",
         "seniority": "按职位要求的经验年限看薪资",
+        "ranking_row": "按经验排列的薪资中的一行",
         "feasibility": "是否可行",
         "ability": "个人能力",
         "opinion": "看法",
@@ -477,19 +479,20 @@ def _unanswerable(text: str, language: str) -> list[Part]:
 _BAND_TEXT = re.compile(r"(\d+)\s*(?:\+|[-–~到至]\s*(\d+))?\s*(?:years?|yrs?|年)", re.I)
 
 
-def _experience_points(text: str, graduate: bool) -> list[tuple[int, int]]:
-    """Experience bands a question sets side by side ("应届和五年", "1-3 years vs 5+ years"), in order."""
-    bands: list[tuple[int, int]] = [(0, 0)] if graduate else []
+def _experience_points(text: str, graduate: re.Match[str] | None) -> list[tuple[tuple[int, int], str]]:
+    """Experience bands a question sets side by side ("应届和五年", "1-3 years vs 5+ years"), in order, each with
+    its words."""
+    bands: list[tuple[tuple[int, int], str]] = [((0, 0), graduate.group(0))] if graduate else []
     for hit in _BAND_TEXT.finditer(text):
         low = int(hit.group(1))
         if low > 40:
             continue  # a year ("2019年"), not experience
         band = (low, int(hit.group(2))) if hit.group(2) else (_band(low) if "+" not in hit.group(0) else (low, 99))
-        if band not in bands:
-            bands.append(band)
+        if band not in [b for b, _ in bands]:
+            bands.append((band, hit.group(0).strip()))
     zh = asker_facts(text).experience
-    if zh is not None and not bands[1:] and _band(zh.value) not in bands:
-        bands.append(_band(zh.value))
+    if zh is not None and not bands[1:] and _band(zh.value) not in [b for b, _ in bands]:
+        bands.append((_band(zh.value), zh.words))
     return bands
 
 
@@ -787,7 +790,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             intent = "comparison"
             measure = measure if measure in ("count", "salary", "share") else _compare_measure(text)
             if compare_kind == "skills":
-                measure = "share"
+                measure = "salary" if _asks_pay(text) and not _learning(text) else "share"
             elif _learning(text) and not _asks_pay(text):
                 measure = "count"
     strong = _cue("strong_compare").search(text)
@@ -930,6 +933,13 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         # "算法工程师是不是越老越吃香": median pay per experience asked, not pay by calendar year.
         intent, measure, rank_by = "figure", "top_experience", "salary"
         subjects = tuple(s.with_(experience_years=None) for s in subjects[:1])
+        own = asker.experience.words if asker.experience else None
+        parts = [p for p in parts if p.words != own]
+        if own:  # "工作十年后还涨吗": one row of the ranking, not a filter
+            parts.append(Part(own, _say(lang, "ranking_row")))
+        for hit in _BAND_TEXT.finditer(text):
+            if hit.group(0).strip() != own and int(hit.group(1)) <= 40:
+                parts.append(Part(hit.group(0).strip(), _say(lang, "ranking_row")))
         parts.append(Part(seniority.group(0), _say(lang, "seniority")))
     levels_named = [f.value for f in degree_mentions(text)]
     levels_named = list(dict.fromkeys(levels_named))
@@ -948,22 +958,33 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             and any(s.roles and not s.skills for s in subjects)):  # fmt: skip
         # "learn C++ or Go to work on AI infrastructure": each skill's share within that role's postings.
         within = tuple(r for r in query.roles)
+        learnt = [x for x in query.skills if x != _AI_SKILL and vocab.role_family(x) not in within]
         subjects = tuple(Filters(roles=within, years=base.years, cities=base.cities).with_(skills=(x,))
-                         for x in query.skills[:3])  # fmt: skip
+                         for x in learnt[:3])  # fmt: skip
         measure, compare_kind = "share", "skill_in_role"
-    if measure == "pay_position" and len(subjects) == 1 and 2 <= len(subjects[0].cities) <= 4 and len(placed) == 1:
+    if (measure == "pay_position" and len(subjects) == 1 and 2 <= len(subjects[0].cities) <= 4 and len(placed) == 1
+            and not _has("equivalent", text)):  # fmt: skip
         subjects = tuple(subjects[0].with_(cities=(c,)) for c in subjects[0].cities)  # the pay placed in each city
     if (intent == "figure" and measure in ("salary", "count") and len(subjects) == 1
             and 2 <= len(subjects[0].cities) <= 4 and not placed):  # fmt: skip
         intent, compare_kind = "comparison", "cities"  # "离开北京回长沙，薪资会掉多少": each city, side by side
         subjects = tuple(subjects[0].with_(cities=(c,)) for c in subjects[0].cities)
-    bands = _experience_points(text, graduate is not None)
+    bands = _experience_points(text, graduate)
     if len(bands) == 2 and _asks_pay(text) and not placed and len(subjects) == 1 and intent != "advice":
         # "应届和五年经验的工资差多少", "5+ years compared with 1-3 years": the two bands side by side.
-        subjects = tuple(subjects[0].with_(experience_years=b) for b in bands)
+        subjects = tuple(subjects[0].with_(experience_years=b) for b, _ in bands)
         intent, measure, compare_kind = "comparison", "salary", "experience_years"
+        said = {w for w, _ in bands}
+        own_words = asker.experience.words if asker.experience else None
+        parts = [p for p in parts if p.words not in said and p.words != own_words]
+        for (low, high), words in bands:
+            band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
+            parts.append(Part(words, _say(lang, "graduate") if (low, high) == (0, 0) else band))
     pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
     profile_role = query.profile.role if query.profile and query.profile.role != "other" else None
+    if query.profile is not None and profile_role is None:
+        # "4 years of Go backend work": a role named in the asker's own words, when the title read none.
+        profile_role = next((family for _, _, family in role_spans(text)), None)
     if pay_asked and profile_role and not switching and not any(
         s.roles or s.skills or s.title_terms or s.companies for s in subjects
     ):

@@ -202,15 +202,22 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
     if measure == "pay_equivalent" and plan.pays and len(plan.subjects) >= 2:
         return blocks + _equivalent_blocks(db, plan)
     for subject in plan.subjects:
-        if _missing(db, subject) and (wider_and_dropped := _nearest(db, subject)):
+        unbounded = subject.with_(pay_min=None, pay_max=None)  # none paying that much is itself the answer
+        if _missing(db, unbounded) and (wider_and_dropped := _nearest(db, subject)):
             # Nothing matches every condition: say so, and give the nearest population that has postings, named.
             wider, dropped = wider_and_dropped
+            if measure == "count":
+                blocks.append(Block("count", subject, fig.count(db, subject), []))  # the count asked: none
             blocks.append(Block("no_postings_wider", subject, extra={"wider": wider, "dropped": dropped}))
             subject = wider
-        if _missing(db, subject):
+            widened = True
+        else:
+            widened = False
+        if _missing(db, subject.with_(pay_min=None, pay_max=None)):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db, plan.language)}))
             continue
-        examples = fig.examples(db, subject, limit=2)
+        # A widened population is said in words; its postings are not cited as examples of the one asked about.
+        examples = [] if widened else fig.examples(db, subject, limit=2)
         if plan.intent == "trend":
             blocks.append(Block("trend", subject, fig.by_year(db, subject), examples))
         elif measure == "count":
@@ -274,7 +281,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                 wider = wider.with_(companies=()) if dimension == "company" else wider
                 blocks.append(Block("top", wider, fig.top(db, wider, dimension), [], {"dimension": dimension}))
             if extra in ("education", "experience"):
-                if (subject.education if extra == "education" else subject.experience_years):
+                if extra == measure or (subject.education if extra == "education" else subject.experience_years):
                     continue  # a population already limited to one degree (band) has no mix of them to show
                 ranking = fig.top(db, subject, extra, limit=8)
                 if ranking:

@@ -422,7 +422,8 @@ def _is_used(mention: Mention, plan: Plan, used: dict[str, set[Any]]) -> bool:
         return (value in used["skill"] or family in used["role"] or value.lower() in used["title"]
                 or any(t in value.lower() for t in used["title"]))  # fmt: skip
     if kind == "experience":
-        return any(s.experience_years is not None for s in plan.subjects) or "open_to" in plan.extra_measures
+        return (any(s.experience_years is not None for s in plan.subjects) or "open_to" in plan.extra_measures
+                or plan.measure == "top_experience")  # fmt: skip
     if kind == "graduation":
         return any(s.experience_years == (0, 0) for s in plan.subjects)
     if kind == "number" and plan.intent == "advice" and plan.query.profile and plan.query.profile.monthly_pay:

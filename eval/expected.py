@@ -48,8 +48,14 @@ docstring of `assistant/figures.py`, the corpus READMEs), what a figure means:
 * **Newer populations.** ``title_terms``: the title contains one of the terms (case-insensitive);
   ``pay_min``/``pay_max``: the posting has pay and its midpoint is above/below the bound; ``education``:
   its level is one of those; ``experience_years`` [low, high]: its minimum years lie in that band.
+* **Nearest population.** When no posting meets a subject (its pay bounds aside), every figure but ``count`` is
+  computed for the first relaxation that some posting meets, in this order: without experience; without
+  education; without both; without the city; without city, experience and education; with every engineering role
+  family (``TECH_FAMILIES``) in place of its role, title and skill conditions; that and without experience and
+  education. The city and role steps apply only to a subject naming both a city and a job.
 * **Pay at the same position.** ``pay_at_same_position`` for one stated monthly pay: share = the percent of the
-  first subject's postings with pay whose midpoint is below it, rounded to one decimal; for each other subject, the
+  first subject's postings (the place the pay is from, listed first in ``expected_plan.subjects``) with pay
+  whose midpoint is below it, rounded to one decimal; for each other subject, the
   linear-interpolation quantile of its midpoints at that share (sorted, position share × (n − 1)), one decimal;
   n = that subject's postings with pay; filters gain ``share`` (the percent, one decimal).
 * **Yearly packages.** A posting's yearly total is its pay midpoint × the months a year its salary text states
@@ -627,8 +633,10 @@ def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict
     subjects = populations(question, postings)
     if "pay_at_same_position" in names and pays:
         out += same_position(postings, subjects, pays[0])
-    for subject in subjects:
+    for asked in subjects:
         for name in names:
+            # A subject no posting meets is widened as the assistant says it does; a count of it is its own answer.
+            subject = asked if name == "count" else nearest(postings, asked)
             if name == "pay_at_same_position":
                 continue  # computed above, across the subjects
             if name.endswith("_yearly") or name in ("yearly_median", "months_stated"):
@@ -640,6 +648,51 @@ def expected_for(question: dict[str, Any], postings: list[Posting]) -> list[dict
             else:
                 out += figures_for(postings, name, subject, share_of=share_of)
     return out
+
+
+#: Every engineering role family (what a population widened to "every role in that city" keeps).
+TECH_FAMILIES = ["backend", "frontend", "mobile", "devops", "qa", "security", "embedded", "data_engineering",
+                 "data_analysis", "ml", "nlp", "cv", "llm", "speech", "ai_infra", "ai_engineering"]  # fmt: skip
+#: What is left out, in order, when no posting meets a subject's conditions (see the module docstring).
+RELAXATIONS = [("experience",), ("education",), ("experience", "education"), ("city",),
+               ("city", "experience", "education"), ("role",), ("role", "experience", "education")]  # fmt: skip
+
+
+def relaxed(subject: dict[str, Any], dropped: tuple[str, ...]) -> dict[str, Any] | None:
+    """The subject without the dropped conditions; None when it has none of them to drop."""
+    out = dict(subject)
+    job = subject.get("roles") or subject.get("title_terms") or subject.get("skills")
+    for name in dropped:
+        if name == "experience":
+            if not subject.get("experience_years"):
+                return None
+            out.pop("experience_years", None)
+        elif name == "education":
+            if not subject.get("education"):
+                return None
+            out.pop("education", None)
+        elif name == "city":
+            if not subject.get("cities") or not job:
+                return None
+            out.pop("cities", None)
+        elif name == "role":
+            if not subject.get("cities") or not job:
+                return None
+            out = {k: v for k, v in out.items() if k not in ("title_terms", "skills")}
+            out["roles"] = list(TECH_FAMILIES)
+    return out
+
+
+def nearest(postings: list[Posting], subject: dict[str, Any]) -> dict[str, Any]:
+    """The subject itself when any posting matches it (pay bounds aside), else its first relaxation that has one."""
+    unbounded = {k: v for k, v in subject.items() if k not in ("pay_min", "pay_max")}
+    if any(matches(p, unbounded) for p in postings):
+        return subject
+    for dropped in RELAXATIONS:
+        wider = relaxed(subject, dropped)
+        if wider is not None and any(matches(p, wider) for p in postings):
+            return wider
+    return subject
 
 
 def quantile_cont(values: list[float], share: float) -> float:

@@ -107,6 +107,25 @@ def test_the_failure_patterns_are_covered() -> None:
         assert sum(q["language"] == lang for q in questions) >= 30
 
 
+def test_the_reading_patterns_are_covered() -> None:
+    """At least 80 questions (ids rd-*) from the patterns of issue 22: a stated situation, thresholds, yearly
+    packages with months, year ranges, "what level is", decisions, role vs skill, in both languages."""
+    questions = [q for q in _questions() if q["id"].startswith("rd-")]
+    assert len(questions) >= 80
+    for lang in ("en", "zh"):
+        assert sum(q["language"] == lang for q in questions) >= 30
+    plans = [q["expected_plan"] for q in questions]
+    subjects = [s for p in plans for s in p.get("subjects", [])]
+    assert sum(bool(p.get("yearly")) for p in plans) >= 5  # yearly packages, with months a year
+    assert sum("experience_years" in s for s in subjects) >= 10  # the asker's experience
+    assert sum("education" in s for s in subjects) >= 5  # the asker's degree
+    assert sum(len(s.get("years", [])) >= 3 and "2017" in map(str, s["years"]) for s in subjects) >= 1  # a range
+    assert any(p.get("measure") == "pay_equivalent" for p in plans)
+    assert any(p.get("measure") == "top_experience" for p in plans)
+    assert any("title_terms" in s for s in subjects)  # a language named as the job
+    assert sum(q.get("expect") == "decline" for q in questions) >= 4
+
+
 def test_every_figure_question_has_an_expected_answer() -> None:
     expected = _expected()
     for q in _questions():

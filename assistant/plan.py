@@ -959,9 +959,10 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         # "learn C++ or Go to work on AI infrastructure": each skill's share within that role's postings.
         within = tuple(r for r in query.roles)
         learnt = [x for x in query.skills if x != _AI_SKILL and vocab.role_family(x) not in within]
-        subjects = tuple(Filters(roles=within, years=base.years, cities=base.cities).with_(skills=(x,))
-                         for x in learnt[:3])  # fmt: skip
-        measure, compare_kind = "share", "skill_in_role"
+        if len(learnt) >= 2:
+            subjects = tuple(Filters(roles=within, years=base.years, cities=base.cities).with_(skills=(x,))
+                             for x in learnt[:3])  # fmt: skip
+            measure, compare_kind = "share", "skill_in_role"
     if (measure == "pay_position" and len(subjects) == 1 and 2 <= len(subjects[0].cities) <= 4 and len(placed) == 1
             and not _has("equivalent", text)):  # fmt: skip
         subjects = tuple(subjects[0].with_(cities=(c,)) for c in subjects[0].cities)  # the pay placed in each city
@@ -1058,6 +1059,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         parts = [replace(p, asked=True) if p.topic else p for p in parts]
     if intent in ("figure", "guidance") and subjects == (Filters(),) and any(p.topic for p in parts) and not placed:
         intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
+    if not subjects and intent in ("figure", "comparison", "trend", "guidance"):
+        subjects = (base,)  # every rule above keeps a population; this one guards the figures against none
     plan = Plan(
         query=query, intent=intent, measure=measure, subjects=subjects, rank_by=rank_by, pays=tuple(placed),
         parts=tuple(parts), period=period, extra_measures=tuple(dict.fromkeys(extra)), targets=targets,

@@ -190,7 +190,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             blocks += open_to_blocks(db, plan, subject)
     if plan.intent not in ("figure", "comparison", "trend", "guidance"):
         return blocks
-    if query.unknown_places and not any(s.cities for s in plan.subjects):
+    if (query.unknown_places and not any(s.cities for s in plan.subjects)) or not plan.subjects:
         return blocks
     measure = plan.measure or "salary"
     base = plan.subjects[0]

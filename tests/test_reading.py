@@ -249,3 +249,19 @@ def test_the_check_finds_what_a_plan_without_accounting_drops() -> None:
         plan = plan_of(question)
         bare = replace(plan, parts=tuple(p for p in plan.parts if not p.named))
         assert _unaccounted(bare), question
+
+
+SHAPES = [
+    "Do I begin with a data science or a machine learning course? Everyone talks about large language models and "
+    "generative AI, so maybe I should learn those instead.",
+    "学 Python 还是学 Java，做大模型方向哪个更有用？",
+    "在成都拿 1.2 万，相当于在北京拿多少？",
+    "应届和三年经验的测试工程师工资差多少？",
+]
+
+
+@pytest.mark.parametrize("question", [*SHAPES, *_questions()])
+def test_a_plan_with_figures_always_has_a_population(question: str) -> None:
+    plan = plan_of(question)
+    if plan.intent in ("figure", "comparison", "trend", "guidance"):
+        assert plan.subjects, plan

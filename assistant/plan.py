@@ -26,9 +26,10 @@ from functools import cache
 from typing import Any
 
 from assistant import vocab
+from assistant.money import AMOUNT, ZH_AMOUNT, amount_value, chinese_number, to_monthly
 from assistant.reading import AskerFacts, Fact, Part, asker_facts, degree_mentions, with_accounting
 from assistant.schema import Filters
-from assistant.understand import Profile, Query, _data, _number, _words, detect_language, mentions, role_spans
+from assistant.understand import Profile, Query, _data, _words, detect_language, mentions, role_spans
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
@@ -213,25 +214,11 @@ def _has(name: str, text: str) -> bool:
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_AMOUNT = re.compile(
-    r"(?P<cur>[$¥€£]\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<mult>[kKwW](?![A-Za-z])|万|千)?"
-    r"(?:\s*[-–~到至]\s*(?P<num2>\d+(?:\.\d+)?)\s*(?P<mult2>[kKwW](?![A-Za-z])|万|千)?)?"
-    r"(?:\s*(?P<unit>元|块|rmb|cny|yuan|usd|dollars?|美元|美金|eur|euros?))?",
-    re.IGNORECASE,
-)
-_ZH_AMOUNT = re.compile(r"[一二两三四五六七八九十][零一二两三四五六七八九十百千]*[千万][一二两三四五六七八九]?")
-
-
-def _value(num: str, mult: str | None) -> float:
-    value = float(num.replace(",", ""))
-    return value * {"k": 1000, "w": 10000, "万": 10000, "千": 1000}.get((mult or "").lower(), 1)
-
-
 def stated_pays(text: str) -> list[StatedPay]:
     """Pay amounts in a question: "10,000 RMB per month", "年薪 30w", "20w-30w 总包", "TC: 135K", "3万以上"."""
     found: list[StatedPay] = []
-    hits: list[tuple[int, int, re.Match[str] | None]] = [(m.start(), m.end(), m) for m in _AMOUNT.finditer(text)]
-    hits += [(m.start(), m.end(), None) for m in _ZH_AMOUNT.finditer(text)]
+    hits: list[tuple[int, int, re.Match[str] | None]] = [(m.start(), m.end(), m) for m in AMOUNT.finditer(text)]
+    hits += [(m.start(), m.end(), None) for m in ZH_AMOUNT.finditer(text)]
     for start, end, hit in sorted(hits, key=lambda h: h[0]):
         before, after = text[max(0, start - 12) : start], text[end : end + 14]
         if hit is not None:
@@ -239,16 +226,16 @@ def stated_pays(text: str) -> list[StatedPay]:
             money_cue = mult or unit or cur or re.search(r"薪|工资|base|salary|pay|offer|包|TC|收入", before, re.I)
             if not money_cue or (not (mult or unit or cur) and re.fullmatch(r"(?:19|20)\d\d", hit.group("num"))):
                 continue  # "5 years", "2017", "985" are not pay ("pay in 2017" is a year)
-            value = _value(hit.group("num"), mult)
+            value = amount_value(hit.group("num"), mult)
             ends: tuple[float, float] | None = None
             if hit.group("num2"):
-                second = _value(hit.group("num2"), hit.group("mult2") or mult)
+                second = amount_value(hit.group("num2"), hit.group("mult2") or mult)
                 if mult is None and hit.group("mult2"):
-                    value = _value(hit.group("num"), hit.group("mult2"))  # "2到3万": the unit after both
+                    value = amount_value(hit.group("num"), hit.group("mult2"))  # "2到3万": the unit after both
                 ends = (value, second)
                 value = (value + second) / 2
         else:
-            value = _number(text[start:end])
+            value = chinese_number(text[start:end])
             cur = unit = ""
             ends = None
         words = text[start:end].strip()
@@ -269,7 +256,7 @@ def stated_pays(text: str) -> list[StatedPay]:
             period = "month"
         elif _cue("day_pay").search(after[:6]) and not _cue("year_pay").search(ctx_before):
             period = "day"
-        monthly = None if foreign else {"month": value, "year": value / 12, "day": value * 21.75}[period]
+        monthly = None if foreign else to_monthly(value, period)
         if monthly is not None and not 1000 <= monthly <= 1_000_000:
             continue
         bound = ""

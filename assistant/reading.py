@@ -25,6 +25,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from assistant import vocab
+from assistant.money import AMOUNT, chinese_number
 from assistant.understand import _data, detect_language, mentions, role_spans, stated_pay
 
 if TYPE_CHECKING:
@@ -34,12 +35,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _ZH_DIGITS = "零一二两三四五六七八九十"
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "a": 1, "an": 1}  # fmt: skip
-#: Every number as written: digits (with a decimal part, thousands commas, a k/w/万/千 multiplier and a range's
-#: second end), or Chinese numerals ("三年", "两万", "一万五").
-_NUMBER = re.compile(
-    r"(?<![A-Za-z])(?:[$¥€£]\s*)?\d+(?:,\d{3})*(?:\.\d+)?\s*(?:[kKwW](?![A-Za-z])|万|千)?"
-    r"(?:\s*[-–~到至]\s*\d+(?:\.\d+)?\s*(?:[kKwW](?![A-Za-z])|万|千)?)?"
-    r"|(?<![一二两三四五六七八九十百千万])(?!一年)[一二两三四五六七八九十][零一二两三四五六七八九十百千万]*(?=[年岁万千届])"
+#: A count in Chinese numerals before what it counts ("三年", "两万", "十届"); digit amounts are `money.AMOUNT`.
+_ZH_COUNT = re.compile(
+    r"(?<![一二两三四五六七八九十百千万])(?!一年)[一二两三四五六七八九十][零一二两三四五六七八九十百千万]*(?=[年岁万千届])"
 )
 _TWO_DIGIT_YEAR = re.compile(
     r"(?<!\d)(\d{2})\s*年\s*(?=毕业|届|专科|大专|本科|硕士|研究生|博士|入职|入行|生人|出生|生)"
@@ -139,20 +137,9 @@ class AskerFacts:
 
 
 def _zh_number(text: str) -> float | None:
-    text = text.replace("两", "二")
-    if text.replace(".", "", 1).isdigit():
-        return float(text)
-    if text == "十":
-        return 10.0
-    if all(c in "零一二三四五六七八九十" for c in text):
-        if "十" in text:
-            tens, _, ones = text.partition("十")
-            return float(
-                ("零一二三四五六七八九".index(tens) if tens else 1) * 10
-                + ("零一二三四五六七八九".index(ones) if ones else 0)
-            )
-        if len(text) == 1:
-            return float("零一二三四五六七八九".index(text))
+    """A count written in digits or Chinese numerals ("3", "两", "十二"); None for anything else."""
+    if text.replace(".", "", 1).isdigit() or all(c in "零一二两三四五六七八九十" for c in text):
+        return chinese_number(text)
     return None
 
 
@@ -308,7 +295,8 @@ def inventory(text: str, companies: tuple[str, ...] = ()) -> list[Mention]:
     covered = [
         (m.start, m.end) for m in found if m.kind in ("experience", "graduation", "birth", "age", "months_a_year")
     ]
-    for hit in _NUMBER.finditer(text):
+    numbers = [h for h in AMOUNT.finditer(text) if not re.search(r"[A-Za-z]$", text[: h.start()])]  # not "P7"
+    for hit in sorted([*numbers, *_ZH_COUNT.finditer(text)], key=lambda h: h.start()):
         start, end = hit.span()
         words = hit.group(0).strip()
         if not words or any(s <= start and end <= e for s, e in covered):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import vocab
+from assistant.money import chinese_number, to_monthly
 
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "out_of_scope")
 MEASURES = ("count", "salary", "share", "top_cities", "top_companies", "top_skills", "top_titles")
@@ -51,8 +52,6 @@ _MONEY = re.compile(
     r"|\d{3,7}(?:\.\d+)?)(?!\d|\.\d)(?:\s*(?P<unit>元|块|rmb|cny|yuan|usd|dollars?))?",
     re.IGNORECASE,
 )
-_ZH_UNIT = {"十": 10, "百": 100, "千": 1000, "k": 1000}
-_WORKING_DAYS_PER_MONTH = 21.75  # the Chinese statutory figure, as ingest uses for 元/天
 
 
 @dataclass(frozen=True)
@@ -295,26 +294,6 @@ def _profile(part: str, companies: tuple[str, ...]) -> Profile | None:
     return profile if profile != Profile() else None
 
 
-def _number(raw: str) -> float:
-    """'15k' 15000, '1.5万' 15000, '2w' 20000, '两万' 20000, '一万五' 15000, '1万5' 15000, '八千' 8000."""
-    total = section = 0.0
-    number: float | None = None
-    last_unit = 1
-    for token in re.findall(r"\d+(?:\.\d+)?|\S", raw.lower().replace("两", "二").replace("w", "万")):
-        if token[0].isdigit() or token in "零一二三四五六七八九":
-            number = float(token) if token[0].isdigit() else float("零一二三四五六七八九".index(token))
-        elif token == "万":
-            total += (section + (number or 0.0)) * 10000
-            section, number, last_unit = 0.0, None, 10000
-        elif token in _ZH_UNIT:
-            section += (1.0 if number is None else number) * _ZH_UNIT[token]
-            number, last_unit = None, _ZH_UNIT[token]
-    if number is not None:
-        # A lone digit after a unit is spoken shorthand: 一万五 is 15000, 八千五 is 8500.
-        section += number * last_unit / 10 if last_unit >= 10 and number < 10 else number
-    return total + section
-
-
 def stated_pay(text: str) -> float | None:
     """A pay box's content ("15000", "15k", "1.5万", "2w", "20万/年") in CNY per month: exactly one amount,
     where a bare number counts as pay; None when it is not one plausible amount."""
@@ -335,7 +314,7 @@ def _monthly_pay(text: str, bare_is_pay: bool = False) -> float | None:
         if not (bare_is_pay or re.search(r"[kKwW千万]", raw) or cur or unit or _cue("pay.context").search(before)):
             continue  # a bare number ("2017", "3") is not pay
         periods = [p for where in (after, before) for p in ("month", "year", "day") if _cue(f"pay.{p}").search(where)]
-        value = _number(raw) * {"month": 1, "year": 1 / 12, "day": _WORKING_DAYS_PER_MONTH}[(periods or ["month"])[0]]
+        value = to_monthly(chinese_number(raw), (periods or ["month"])[0])
         if 1000 <= value <= 1_000_000:
             return round(value, 2)
     return None

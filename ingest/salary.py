@@ -37,8 +37,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-WORKING_DAYS_PER_MONTH = 21.75
-HOURS_PER_DAY = 8
+from assistant.money import HOURS_PER_DAY, WORKING_DAYS_PER_MONTH  # one home for both sides (see assistant/money.py)
+
 MIN_MONTHLY = 500
 MAX_MONTHLY = 1_000_000
 MAX_RATIO = 10

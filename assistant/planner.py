@@ -201,9 +201,11 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
         measure = "salary"
     if measure == "pay_equivalent" and plan.pays and len(plan.subjects) >= 2:
         return blocks + _equivalent_blocks(db, plan)
-    for subject in plan.subjects:
+    for subject, thin_note in _with_thin_wider(db, plan, measure):
+        if thin_note is not None:
+            blocks.append(thin_note)
         unbounded = subject.with_(pay_min=None, pay_max=None)  # none paying that much is itself the answer
-        if _missing(db, unbounded) and (wider_and_dropped := _nearest(db, subject)):
+        if thin_note is None and _missing(db, unbounded) and (wider_and_dropped := _nearest(db, subject)):
             # Nothing matches every condition: say so, and give the nearest population that has postings, named.
             wider, dropped = wider_and_dropped
             if measure == "count":
@@ -212,7 +214,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             subject = wider
             widened = True
         else:
-            widened = False
+            widened = thin_note is not None
         if _missing(db, subject.with_(pay_min=None, pay_max=None)):
             blocks.append(Block("no_postings", subject, extra={"coverage": coverage(db, plan.language)}))
             continue
@@ -367,13 +369,33 @@ def _relaxed(subject: Filters, dropped: tuple[str, ...]) -> Filters | None:
     return subject.with_(**changes)
 
 
-def _nearest(db: fig.SQL, subject: Filters) -> tuple[Filters, tuple[str, ...]] | None:
-    """The first relaxation of a subject with no postings that has some, with what it left out."""
+def _nearest(db: fig.SQL, subject: Filters, least: int = 1) -> tuple[Filters, tuple[str, ...]] | None:
+    """The first relaxation of a subject that has at least `least` postings, with what it left out."""
     for dropped in _RELAXATIONS:
         wider = _relaxed(subject, dropped)
-        if wider is not None and not _missing(db, wider):
+        if wider is not None and (not _missing(db, wider) if least <= 1 else fig.count(db, wider)[0].n >= least):
             return wider, dropped
     return None
+
+
+#: Measures whose figure from a handful of postings is worth setting beside a wider population's.
+_THIN_WIDENED = ("salary", "pay_position", "education", "experience")
+
+
+def _with_thin_wider(db: fig.SQL, plan: Plan, measure: str) -> list[tuple[Filters, Block | None]]:
+    """Each subject, and after one with postings but fewer than `THIN`, the nearest wider population that has
+    enough, with a note naming what it leaves out ("三年前端 in 杭州: 1 posting; frontend roles asking 3–4 years
+    everywhere: 15")."""
+    out: list[tuple[Filters, Block | None]] = []
+    for subject in plan.subjects:
+        out.append((subject, None))
+        if measure not in _THIN_WIDENED or plan.intent == "trend":
+            continue
+        n = fig.count(db, subject.with_(pay_min=None, pay_max=None))[0].n
+        if 0 < n < fig.THIN and (found := _nearest(db, subject, least=fig.THIN)):
+            wider, dropped = found
+            out.append((wider, Block("thin_wider", subject, extra={"wider": wider, "dropped": dropped, "n": n})))
+    return out
 
 
 def _share_blocks(db: fig.SQL, plan: Plan, subject: Filters, examples: list[Any]) -> list[Block]:

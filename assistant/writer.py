@@ -220,6 +220,11 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
     marks = cite.marks(block.examples)
     if block.kind == "unknown_place":
         return [render(lang, "unknown_place", place=block.extra["place"])]
+    if block.kind == "thin_wider":
+        words = _DROPPED[lang]
+        dropped = _sep(lang).join(words[d] for d in block.extra.get("dropped", ()))
+        return [render(lang, "thin_wider", what=subj, n=block.extra["n"], wider=subject(block.extra["wider"], lang),
+                       dropped=dropped)]  # fmt: skip
     if block.kind == "no_postings_wider":
         words = _DROPPED[lang]
         dropped = _sep(lang).join(words[d] for d in block.extra.get("dropped", ("experience",)))
@@ -549,8 +554,11 @@ def compose(findings: Findings) -> Answer:
             have, gap = (
                 _sep(lang).join(skill_label(x, lang) for x in names) or "—" for names in (row.overlap, row.gap)
             )
-            if not row.overlap and not findings.profile.get("skills"):
-                have = "— (you named no skills)" if lang == "en" else "—（你没有说明技能）"
+            named = findings.profile.get("skills", "")
+            if not row.overlap:
+                # "—" alone reads as "nothing you have counts": say whether the asker named skills, and which.
+                have = (f"— (of these; you named {named})" if named else "— (you named no skills)") if lang == "en" \
+                    else (f"—（你说明的技能：{named}，不在其中）" if named else "—（你没有说明技能）")  # fmt: skip
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 period=_advice_period(row, lang),

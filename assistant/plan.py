@@ -40,6 +40,8 @@ AI_FAMILIES = ("llm", "nlp", "ml", "cv", "speech", "ai_infra", "ai_engineering")
 #: The role families that make up "programmers" / "tech jobs": every engineering family, not sales or teaching.
 TECH_FAMILIES = ("backend", "frontend", "mobile", "devops", "qa", "security", "embedded", "data_engineering",
                  "data_analysis", "ml", "nlp", "cv", "llm", "speech", "ai_infra", "ai_engineering")  # fmt: skip
+#: The programming roles a move "into programming" ("转行做程序员", "become a developer") is ranked among.
+TECH_TARGETS = ("backend", "frontend", "mobile", "data_engineering", "qa", "devops")
 #: Where a worker usually aims when a switching question names no target role.
 AI_TARGETS = ("llm", "nlp", "ml", "cv", "ai_infra", "data_engineering", "data_analysis")
 #: Experience bands (minimum years a posting asks for) that a stated experience is placed in.
@@ -77,6 +79,8 @@ _SAY = {
         "ranking_row": "a row of the pay-by-experience ranking",
         "feasibility": "whether it will work for you",
         "ability": "your ability",
+        "competition": "how crowded the market is",
+        "learning_path": "how people got started",
         "opinion": "an opinion",
         "opinion_why": "the postings and articles hold figures and reports, not opinions",
         "ruled_out": "a role you rule out, so not a population here",
@@ -115,6 +119,8 @@ _SAY = {
         "ranking_row": "按经验排列的薪资中的一行",
         "feasibility": "是否可行",
         "ability": "个人能力",
+        "competition": "竞争程度",
+        "learning_path": "学习路径",
         "opinion": "看法",
         "opinion_why": "招聘数据和文章只有数字和报道，没有个人看法",
         "ruled_out": "你排除的方向，因此不计入",
@@ -618,6 +624,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     intent, measure = query.intent, query.measure
     if intent == "out_of_scope" and base.title_terms and _measure_of(text):
         intent, measure = "figure", _measure_of(text)  # "标注员一个月能挣多少钱": a job name with a measure
+    if intent == "out_of_scope" and (base.roles or _has("education", text)) and not any(p.topic for p in parts):
+        intent, measure = "guidance", "salary"  # "互联网开发岗本科生和研究生的差别大吗": the postings can speak to it
     if intent == "out_of_scope":
         # A topic the data lacks, named ("retirement age", "996"): a decline that says so, not a generic refusal.
         return with_accounting(
@@ -856,6 +864,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 subjects = (base.with_(companies=tuple(after.companies), roles=(), skills=(), title_terms=()),)
                 extra += ["experience", "education"]
                 targets, target_skills = (), ()
+            if intent == "advice" and not targets and not target_skills and _cue("tech_jobs").search(aim):
+                # "29 岁转行做程序员": programming roles are the target, named, not the AI roles.
+                targets, named_targets = tuple(r for r in TECH_TARGETS if r not in origin), True
             if intent == "advice" and not targets and (not target_skills or _cue("ai_jobs").search(aim)):
                 targets = tuple(r for r in AI_TARGETS if r not in origin)
         elif (asked_measure := _measure_of(text)) and asked_measure != "salary":
@@ -930,7 +941,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         parts.append(Part(seniority.group(0), _say(lang, "seniority")))
     levels_named = [f.value for f in degree_mentions(text)]
     levels_named = list(dict.fromkeys(levels_named))
-    if len(levels_named) >= 2 and _asks_pay(text) and not placed and len(subjects) == 1 and intent != "advice":
+    differ = re.search(r"差别|区别|差距|差多少|difference|differ", text, re.I)
+    if len(levels_named) >= 2 and (_asks_pay(text) or differ) and not placed and len(subjects) == 1 \
+            and intent != "advice":  # fmt: skip
         # "本科和硕士做后端，工资差多少": the pay of postings asking each degree, side by side.
         subjects = tuple(subjects[0].with_(education=(level,)) for level in levels_named[:3])
         intent, measure, compare_kind = "comparison", "salary", "education"
@@ -1012,6 +1025,14 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             subjects = (first, *(first.with_(cities=(c,)) for c in away))
             intent, measure, compare_kind = "figure", "pay_equivalent", "cities"
             parts.append(Part(equal.group(0), _say(lang, "equivalent")))
+    for name in ("competition", "learning_path"):
+        # "卷算法岗还是…", "is data science over-saturated", "what did your learning path look like": what no figure
+        # measures, said first; the figures that bear on it follow.
+        hit = _cue(name).search(text)
+        if hit and not placed and intent not in ("decline", "out_of_scope"):
+            parts.append(Part(hit.group(0), _say(lang, name), _data()["plan"][name]["reason"][lang], asked=True))
+            if name == "learning_path" and intent in ("advice", "fact", "guidance", "figure"):
+                extra.append("target_skills")
     ability = _cue("ability").search(text)
     if ability and intent in ("figure", "guidance", "comparison"):
         # "10 万和 50 万的程序员能力差在哪", "我这水平值多少": ability is not in postings; what they ask is.

@@ -294,6 +294,10 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
                     blocks.append(Block("salary", subject, salary, []))
             if extra == "open_to":
                 blocks += open_to_blocks(db, plan, subject)
+            if extra == "target_skills" and measure != "top_skills":
+                skills = fig.top(db, subject, "skill", limit=8)  # "what did your learning path look like": the asks
+                if skills:
+                    blocks.append(Block("top", subject, skills, [], {"dimension": "skill"}))
     return blocks
 
 

@@ -57,6 +57,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "no_postings_wider": {"what", "wider", "dropped"},
     "sampling": {"notes"},
     "as_asked": {"why"},
+    "shaped": {"what", "ways"},
     "thin_wider": {"what", "n", "wider", "dropped"},
     "pay_equivalent": {"subject", "value", "share", "n", "thin", "cites"},
     "pay_position_yearly": {"pay", "below", "above", "subject", "median", "n", "stated", "thin", "cites"},

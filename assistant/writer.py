@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from assistant.figures import SALARY_RULE, THIN
+from assistant.figures import SALARY_RULE
 from assistant.plan import AI_FAMILIES, TECH_FAMILIES, Plan
 from assistant.retrieval import Evidence, sentence_scores, split_sentences
 from assistant.schema import Advice, Answer, Citation, Figure, Filters
@@ -30,6 +30,8 @@ from assistant.vocab import (
     source_label,
 )
 
+#: A figure from fewer postings than this is labelled thin wherever it is shown (a headline included).
+THIN_LABEL = 20
 _DIMENSION = {
     "en": {"city": "cities", "company": "companies", "skill": "skills", "title": "job titles", "role": "roles",
            "education": "education", "experience": "experience"},
@@ -246,20 +248,20 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(
             lang, "count", subject=subj, value=f"{total.value:,}",
             distinct=render(lang, "count_merged", parts=joined) if merged else "",
-            thin=render(lang, "thin") if total.n < THIN else "", cites=marks,
+            thin=render(lang, "thin") if total.n < THIN_LABEL else "", cites=marks,
         )]  # fmt: skip
     if block.kind == "salary":
         med, p25, p75 = (_figure(block, n) for n in ("salary_median", "salary_p25", "salary_p75"))
         assert med is not None and p25 is not None and p75 is not None
         return [render(
             lang, "salary", subject=subj, median=_money(float(med.value)), p25=_money(float(p25.value)),
-            p75=_money(float(p75.value)), n=med.n, thin=render(lang, "thin") if med.n < THIN else "", cites=marks,
+            p75=_money(float(p75.value)), n=med.n, thin=render(lang, "thin") if med.n < THIN_LABEL else "", cites=marks,
         )]  # fmt: skip
     if block.kind == "top":
         dimension = block.extra["dimension"]
         items = _sep(lang).join(f"{label(dimension, f.filters[dimension], lang)} {f.value:,}" for f in block.figures)
         n = block.figures[0].n if block.figures else 0
-        thin = render(lang, "thin") if n < THIN else ""
+        thin = render(lang, "thin") if n < THIN_LABEL else ""
         return [render(lang, "top", subject=subj, dimension=_DIMENSION[lang][dimension], items=items, n=f"{n:,}",
                        thin=thin, cites=marks)]  # fmt: skip
     if block.kind == "share":
@@ -285,7 +287,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(lang, block.kind, **values)]
     if block.kind == "pay_equivalent":
         same = block.figures[0]
-        thin = render(lang, "thin") if same.n < THIN else ""
+        thin = render(lang, "thin") if same.n < THIN_LABEL else ""
         return [render(lang, "pay_equivalent", subject=subj, value=_money(float(same.value)),
                        share=same.filters["share"], n=f"{same.n:,}", thin=thin, cites=marks)]  # fmt: skip
     if block.kind == "pay_position_yearly":
@@ -293,7 +295,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(
             lang, "pay_position_yearly", pay=_money(block.extra["pay"]), below=less.value, above=more.value,
             subject=subj, median=_money(float(middle.value)), n=f"{less.n:,}", stated=f"{int(stated.value):,}",
-            thin=render(lang, "thin") if less.n < THIN else "", cites=marks,
+            thin=render(lang, "thin") if less.n < THIN_LABEL else "", cites=marks,
         )]  # fmt: skip
     if block.kind == "pay_position":
         less, more = block.figures[:2]
@@ -301,7 +303,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         return [render(
             lang, "pay_position", pay=_money(block.extra["pay"]), below=less.value, above=more.value, subject=subj,
             median=_money(float(median.value)) if median else "?", n=f"{less.n:,}",
-            thin=render(lang, "thin") if less.n < THIN else "", cites=marks,
+            thin=render(lang, "thin") if less.n < THIN_LABEL else "", cites=marks,
         )]  # fmt: skip
     if block.kind == "top_pay":
         dimension = block.extra["dimension"]
@@ -322,7 +324,7 @@ def _block_lines(block: Block, lang: str, cite: _Citer) -> list[str]:
         unstated = int(block.extra.get("unstated", 0))
         untold = render(lang, "unstated", n=f"{unstated:,}") if unstated > 0 else ""
         return [render(lang, block.kind, subject=subj, items=items, n=f"{n:,}", unstated=untold,
-                       thin=render(lang, "thin") if n < THIN else "", cites=marks)]  # fmt: skip
+                       thin=render(lang, "thin") if n < THIN_LABEL else "", cites=marks)]  # fmt: skip
     if block.kind == "trend":
         lines = [render(lang, "trend_intro", subject=subj)]
         counts = [f for f in block.figures if f.name == "count"]
@@ -384,9 +386,9 @@ def _provenance(figures: list[Figure], lang: str) -> str:
 
 
 @cache
-def _sampling_notes() -> dict[str, dict[str, str]]:
+def _sampling_notes() -> dict[str, Any]:
     with open(Path(__file__).parent / "data" / "sampling.json", encoding="utf-8") as fh:
-        notes: dict[str, dict[str, str]] = json.load(fh)
+        notes: dict[str, Any] = json.load(fh)
     return notes
 
 
@@ -399,6 +401,36 @@ def _sampling(figures: list[Figure], lang: str, more: Sequence[str] = ()) -> str
     notes = _sampling_notes()
     said = [notes[n][lang] if n in notes else notes["unknown"][lang].format(source=n) for n in names]
     return render(lang, "sampling", notes=("; " if lang == "en" else "；").join(said)) if said else ""
+
+
+def _shaped(figures: list[Figure], lang: str) -> str:
+    """For figures over a role the boards' collection narrows ("Java" postings found by a search for "Python",
+    product managers among AI postings), one line saying so beside the figures."""
+    shapes = _sampling_notes().get("shapes", {})
+    labels: dict[str, None] = {}
+    boards: dict[str, None] = {}
+    for f in figures:
+        subject_ = f.subject
+        if subject_ is None or subject_.roles in (AI_FAMILIES, TECH_FAMILIES):
+            continue
+        names = [part.strip().partition(" ")[0] for part in f.source.split(",") if part.strip()]
+        for board in names:
+            shape = shapes.get(board)
+            if shape is None:
+                continue
+            narrowed = [r for r in subject_.roles if r not in shape["beside"]]
+            titled = [t for t in subject_.title_terms if t.lower() != "python"]
+            if narrowed or titled:
+                boards[board] = None
+                for r in narrowed:
+                    labels[_role_or_skill(r, lang)] = None
+                for t in titled:
+                    labels[f"“{t}”"] = None
+    if not boards:
+        return ""
+    what = _sep(lang).join(labels)
+    ways = (" or " if lang == "en" else "或").join(shapes[b][lang] for b in boards)
+    return render(lang, "shaped", what=what, ways=ways)
 
 
 def _verdict(blocks: list[Block], lang: str) -> str | None:
@@ -557,13 +589,16 @@ def compose(findings: Findings) -> Answer:
             named = findings.profile.get("skills", "")
             if not row.overlap:
                 # "—" alone reads as "nothing you have counts": say whether the asker named skills, and which.
-                have = (f"— (of these; you named {named})" if named else "— (you named no skills)") if lang == "en" \
-                    else (f"—（你说明的技能：{named}，不在其中）" if named else "—（你没有说明技能）")  # fmt: skip
+                role_only = bool(findings.plan and findings.plan.origins)
+                none_en = "— (you named your role, not your skills)" if role_only else "— (you named no skills)"
+                none_zh = "—（你说明了岗位，没有说明技能）" if role_only else "—（你没有说明技能）"
+                have = (f"— (of these; you named {named})" if named else none_en) if lang == "en" \
+                    else (f"—（你说明的技能：{named}，不在其中）" if named else none_zh)  # fmt: skip
             lines.append(render(
                 lang, "advice_row", rank=rank, role=_role_or_skill(row.role, lang), count=f"{row.count:,}",
                 period=_advice_period(row, lang),
                 median=_money(row.median), uplift=uplift, overlap=have, gap=gap, cites=cite.marks(row.examples),
-                thin=render(lang, "thin") if row.count < THIN else "",
+                thin=render(lang, "thin") if row.count < THIN_LABEL else "",
             ))  # fmt: skip
     if findings.intent == "comparison":
         verdict = _verdict(findings.blocks, lang)
@@ -577,6 +612,9 @@ def compose(findings: Findings) -> Answer:
     said_first = bool(cannot and (figures or findings.advice))
     reading = _reading_lines(findings, said_first)
     sampling = _sampling(figures, lang, [row.source for row in findings.advice])
+    shaped = _shaped(figures + [f for b in findings.blocks for f in b.figures if f not in figures], lang)
+    if shaped:
+        sampling = f"{sampling}\n{shaped}" if sampling else shaped
     # An answer from the articles alone opens with the quote that answers; how the question was read follows it.
     deferred = reading if not lines and findings.intent == "fact" and findings.evidence else []
     lines[head:head] = ([] if deferred else reading) + ([sampling] if sampling else [])

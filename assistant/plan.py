@@ -646,12 +646,16 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     switching = switching or any(
         re.search(r"转[行型做到向入岗去]?\s*$", text[max(0, a - 4) : a]) for a, _, _ in role_spans(text)
     )
+    # "From backend to product management": a role after "from" and another after "to" name a move.
+    move = re.search(r"\bfrom\b(?P<a>[^.?!;]{2,40}?)\b(?:to|into)\b(?P<b>[^.?!;]{2,40})", text, re.I)
+    if move and role_spans(move.group("a")) and role_spans(move.group("b")):
+        switching = True
     first_person = bool(query.profile or asker_facts(text).facts() or _has("career_advice", text)
                         or re.search(r"\b(?:I|I'm|I've|my|me)\b|我", text))  # fmt: skip
     if switching and intent in ("fact", "figure") and first_person and not _has("source_cues", text) \
             and not re.match(r"\s*(?:why|为什么)", text, re.I):  # fmt: skip
         intent = "advice"  # "I work with webdev… try to re-skill in AI?": the asker's own move
-    if switching and intent == "comparison" and re.search(r"从[^，。,.?？!！]{1,15}?转|\bfrom\b", text):
+    if switching and intent == "comparison" and re.search(r"从[^，。,.?？!！]{1,15}?转|\bfrom\b", text, re.I):
         intent = "advice"  # "从后端转产品经理可行吗": where they come from and where they aim, not two markets
     if any(p.monthly is None for p in pays) and query.profile and query.profile.monthly_pay:
         query = replace(query, profile=replace(query.profile, monthly_pay=None))  # "TC 135K" is not 135k CNY
@@ -821,13 +825,14 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if switching:
             profile = query.profile or Profile()
             found_cue = (_cue("switch").search(text) or re.search(r"从[^，。,.?？!！]{1,15}?转", text)
-                         or re.search(r"转(?=[行型做到向入岗去]?\s*\S)", text))  # fmt: skip
+                         or re.search(r"转(?=[行型做到向入岗去]?\s*\S)", text)
+                         or re.search(r"\bfrom\b", text, re.I))  # fmt: skip
             assert found_cue is not None
             cue = found_cue
             # Roles named before the switching cue are where the asker comes from; after it, where they aim.
             # "pivot from the current position as a Java developer": what follows "from" is where they are.
             rest = text[cue.start() :]
-            source = re.search(r"\bfrom\b|从", rest)
+            source = re.search(r"\bfrom\b|从", rest, re.I)
             aim, came = rest, ""
             if source:
                 tail = _CLAUSE_END.split(rest[source.end() :])[0]

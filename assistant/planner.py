@@ -201,7 +201,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
         measure = "salary"
     if measure == "pay_equivalent" and plan.pays and len(plan.subjects) >= 2:
         return blocks + _equivalent_blocks(db, plan)
-    for subject, thin_note in _with_thin_wider(db, plan, measure):
+    for asked, subject, thin_note in _with_thin_wider(db, plan, measure):
         if thin_note is not None:
             blocks.append(thin_note)
         unbounded = subject.with_(pay_min=None, pay_max=None)  # none paying that much is itself the answer
@@ -230,7 +230,7 @@ def figure_blocks(db: fig.SQL, plan: Plan) -> list[Block]:
             # Paired pays (one per city) are placed in their own subject; otherwise every pay in each subject.
             paired = len(plan.pays) == len(plan.subjects) > 1
             yearly = plan.yearly or (None,) * len(plan.pays)
-            indexes = (plan.subjects.index(subject),) if paired else tuple(range(len(plan.pays)))
+            indexes = (asked,) if paired else tuple(range(len(plan.pays)))
             salary = fig.salary(db, subject)
             for i in indexes:
                 pay, package = plan.pays[i], yearly[i]
@@ -386,19 +386,19 @@ def _nearest(db: fig.SQL, subject: Filters, least: int = 1) -> tuple[Filters, tu
 _THIN_WIDENED = ("salary", "pay_position", "education", "experience")
 
 
-def _with_thin_wider(db: fig.SQL, plan: Plan, measure: str) -> list[tuple[Filters, Block | None]]:
+def _with_thin_wider(db: fig.SQL, plan: Plan, measure: str) -> list[tuple[int, Filters, Block | None]]:
     """Each subject, and after one with postings but fewer than `THIN`, the nearest wider population that has
     enough, with a note naming what it leaves out ("三年前端 in 杭州: 1 posting; frontend roles asking 3–4 years
-    everywhere: 15")."""
-    out: list[tuple[Filters, Block | None]] = []
-    for subject in plan.subjects:
-        out.append((subject, None))
+    everywhere: 15"). Each comes with the index of the subject it was asked as (a pay paired with a city)."""
+    out: list[tuple[int, Filters, Block | None]] = []
+    for index, subject in enumerate(plan.subjects):
+        out.append((index, subject, None))
         if measure not in _THIN_WIDENED or plan.intent == "trend":
             continue
         n = fig.count(db, subject.with_(pay_min=None, pay_max=None))[0].n
         if 0 < n < fig.THIN and (found := _nearest(db, subject, least=fig.THIN)):
             wider, dropped = found
-            out.append((wider, Block("thin_wider", subject, extra={"wider": wider, "dropped": dropped, "n": n})))
+            out.append((index, wider, Block("thin_wider", subject, extra={"wider": wider, "dropped": dropped, "n": n})))
     return out
 
 

@@ -265,3 +265,35 @@ def test_a_plan_with_figures_always_has_a_population(question: str) -> None:
     plan = plan_of(question)
     if plan.intent in ("figure", "comparison", "trend", "guidance"):
         assert plan.subjects, plan
+
+
+# Questions of the shapes the reading rules meet, answered end to end on the bundled store: every rule that widens,
+# pairs, compares or places must give an answer (a crash here once hid behind a pay paired with a thin city).
+ANSWERED = [
+    *SHAPES,
+    "深圳做测试 1.2 万，去杭州能拿 1.5 万吗？",
+    "我在杭州做了三年前端，月薪 1.2 万，算什么水平？",
+    "I have 2 years of QA experience in Nanjing and make 9k. What do QA roles there pay?",
+    "总包 40w 在上海做后端，一般需要几年经验？",
+    "专科学历，能做大模型开发吗？",
+    "From backend to product management: is it realistic with 4 years of experience?",
+]
+
+
+@pytest.mark.slow
+def test_every_shape_is_answered_on_the_bundled_store(bundled_store: tuple[Path, str]) -> None:
+    from assistant import CareerAssistant
+    from assistant.config import Settings
+
+    with CareerAssistant(settings=Settings(store=bundled_store[0])) as ca:
+        for question in ANSWERED:
+            answer = ca.ask(question)
+            assert answer.text.strip(), question
+            # How the question was read is said, in the answer's language.
+            assert (
+                "How I read" in answer.text
+                or "Not used" in answer.text
+                or "我对问题的理解" in answer.text
+                or "未能使用" in answer.text
+                or answer.intent in ("advice", "fact", "decline")
+            ), (question, answer.text)

@@ -858,7 +858,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             named_targets = bool(targets or target_skills or _cue("ai_jobs").search(aim))  # "re-skill in AI" names AI
             if _cue("strong_compare").search(text) and re.search(r"\bother\b|其他|别的", text, re.I):
                 extra.append("baseline")  # "…compared to other software jobs": those jobs beside the targets
-            choice = _split_sides(text, base, companies) if _has("choice", aim) and not source else None
+            arrows = re.search(r"→|->|=>", text)  # "(backend → ML, or SWE → ML)": moves, not two tracks to choose
+            choice = _split_sides(text, base, companies) if _has("choice", aim) and not source and not arrows else None
             if choice is not None:
                 # "get into a company: data science or software development?": the two tracks side by side.
                 intent, measure, subjects, compare_kind = "comparison", "salary", choice[:2], choice[2]
@@ -1070,6 +1071,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         intent, measure = "guidance", "salary"
         extra += ["experience", "education"]
         parts = [replace(p, asked=True) if p.topic else p for p in parts]
+    if any(p.topic and p.meaning == "age" for p in parts) and intent in ("figure", "guidance") and not placed:
+        extra.append("experience")  # "35 岁程序员": the experience the postings ask, seniors' openings among them
     if intent in ("figure", "guidance") and subjects == (Filters(),) and any(p.topic for p in parts) and not placed:
         intent = "decline"  # a count of every posting answers nothing about Mandarin, age or visas
     if not subjects and intent in ("figure", "comparison", "trend", "guidance"):

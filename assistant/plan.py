@@ -665,7 +665,8 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     cny = [p for p in pays if p.monthly is not None]
     if cny and (hit := _cue("take_home").search(text)):
         parts.append(Part(hit.group(0), _say(lang, "take_home"), _say(lang, "take_home_why")))
-    bounded = [p for p in cny if p.bound]
+    # "有报告称…薪资超过 6.7 万元": a reported figure is placed among the postings, not a bound on them.
+    bounded = [p for p in cny if p.bound] if not _has("reported", text) else []
     between = re.search(r"之间|\bbetween\b|范围内", text)
     ranged = [p for p in cny if p.low is not None and p.high is not None]
     if ranged and between and intent != "advice" and not bounded:
@@ -987,6 +988,12 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         for (low, high), words in bands:
             band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
             parts.append(Part(words, _say(lang, "graduate") if (low, high) == (0, 0) else band))
+    veteran = _cue("veteran").search(text)
+    if (veteran and asker.experience is None and measure in ("salary", "pay_position") and len(subjects) == 1
+            and subjects[0].experience_years is None):  # fmt: skip
+        # "一个老 ios 程序员只拿到 22k": postings asking 5 or more years, the seniority said as read.
+        subjects = (subjects[0].with_(experience_years=(5, 99)),)
+        parts.append(Part(veteran.group(0), _say(lang, "band_top", low=5)))
     pay_asked = measure in ("salary", "pay_position") and intent in ("figure", "guidance")
     profile_role = query.profile.role if query.profile and query.profile.role != "other" else None
     if query.profile is not None and profile_role is None:
@@ -1051,7 +1058,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         if intent == "figure" and measure == "top_skills" and _asks_pay(text):
             extra.append("salary")  # "门槛高、高薪": the pay too
     feasible = _cue("feasibility").search(text)
-    if feasible and not placed and not difficulty and intent in ("advice", "guidance", "figure", "comparison"):
+    if feasible and not placed and not difficulty and intent in ("advice", "guidance", "figure", "comparison", "fact"):
         # "从后端转产品经理可行吗": no figure says whether it will work; said first, then what the target asks.
         reason = _data()["plan"]["feasibility"]["reason"][lang]
         parts.append(Part(feasible.group(0), _say(lang, "feasibility"), reason, asked=True))

@@ -609,7 +609,7 @@ def compose(findings: Findings) -> Answer:
         figures.extend(block.figures)
     head = 1 if lines and findings.intent != "trend" else 0
     cannot = [p for p in findings.plan.unused() if p.asked] if findings.plan else []
-    said_first = bool(cannot and (figures or findings.advice))
+    said_first = bool(cannot and (figures or findings.advice or findings.evidence))
     reading = _reading_lines(findings, said_first)
     sampling = _sampling(figures, lang, [row.source for row in findings.advice])
     shaped = _shaped(figures + [f for b in findings.blocks for f in b.figures if f not in figures], lang)

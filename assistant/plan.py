@@ -480,16 +480,19 @@ def _experience_points(text: str, graduate: re.Match[str] | None) -> list[tuple[
         low = int(hit.group(1))
         if low > 40:
             continue  # a year ("2019年"), not experience
-        band = (low, int(hit.group(2))) if hit.group(2) else (_band(low) if "+" not in hit.group(0) else (low, 99))
+        if hit.group(2):
+            band = (low, int(hit.group(2)))
+        else:
+            band = experience_band(low) if "+" not in hit.group(0) else (low, 99)
         if band not in [b for b, _ in bands]:
             bands.append((band, hit.group(0).strip()))
     zh = asker_facts(text).experience
-    if zh is not None and not bands[1:] and _band(zh.value) not in [b for b, _ in bands]:
-        bands.append((_band(zh.value), zh.words))
+    if zh is not None and not bands[1:] and experience_band(zh.value) not in [b for b, _ in bands]:
+        bands.append((experience_band(zh.value), zh.words))
     return bands
 
 
-def _band(years: float) -> tuple[int, int]:
+def experience_band(years: float) -> tuple[int, int]:
     """The experience band (minimum years a posting asks for) that a stated experience falls in."""
     return next(band for band in EXPERIENCE_BANDS if band[0] <= round(years) <= band[1] or band == EXPERIENCE_BANDS[-1])
 
@@ -715,7 +718,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                                                       year=f"{pay.monthly * 12:,.0f}")))  # fmt: skip
         intent, measure = "figure", "pay_position"
     asker = asker_facts(text)
-    experience = _band(asker.experience.value) if asker.experience else None
+    experience = experience_band(asker.experience.value) if asker.experience else None
     graduate = _cue("graduate").search(text) or re.search(r"\d{2}\s*届", text)  # "20 届": the class of 2020
     if experience is None and graduate:
         base = base.with_(experience_years=(0, 0))  # new graduates: postings that ask for no experience

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from assistant import figures as fig
-from assistant.plan import AI_TARGETS, TECH_FAMILIES, Part, Plan, with_period
+from assistant.plan import AI_TARGETS, TECH_FAMILIES, Part, Plan, experience_band, with_period
 from assistant.retrieval import (
     Evidence,
     distinctive_terms,
@@ -80,6 +80,7 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
         parts = tuple(checked(p) for p in plan.parts)
         plan = replace(plan, subjects=subjects, parts=parts)
     year = fig.newest_year(db)
+    plan = _graduation_as_experience(plan, year)
     if plan.period and year is not None:
         wanted = year if plan.period == "this_year" else year - 1
         said["period"] = (plan.period, wanted, year)
@@ -91,6 +92,28 @@ def resolve(db: fig.SQL, plan: Plan) -> tuple[Plan, dict[str, Any]]:
     if plan.intent == "comparison" and len(plan.subjects) > 1 and not any(s.sources for s in plan.subjects):
         plan, said = _same_board(db, plan, said)
     return plan, said
+
+
+_GRADUATED = {
+    "en": "graduating in {year}: about {years} years of experience by {newest}, the newest postings' year",
+    "zh": "{year} 年毕业：到 {newest} 年（数据中最新的年份）约有 {years} 年经验",
+}
+
+
+def _graduation_as_experience(plan: Plan, newest: int | None) -> Plan:
+    """"19 年毕业，我这水平值多少": for a pay question with no stated experience, the years since graduation by the
+    newest postings' year are the experience band, and the answer says how it was read."""
+    grad = plan.asker.graduation
+    pay = plan.measure in ("salary", "pay_position") and plan.intent in ("figure", "guidance")
+    if grad is None or newest is None or not pay or plan.asker.experience is not None:
+        return plan
+    if any(s.experience_years is not None for s in plan.subjects) or not 0 <= newest - grad.value <= 45:
+        return plan
+    years = newest - grad.value
+    band = experience_band(years)
+    meaning = _GRADUATED[plan.language].format(year=grad.value, years=years, newest=newest)
+    parts = tuple(p for p in plan.parts if p.words != grad.words) + (Part(grad.words, meaning),)
+    return replace(plan, subjects=tuple(s.with_(experience_years=band) for s in plan.subjects), parts=parts)
 
 
 def _same_board(db: fig.SQL, plan: Plan, said: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:

@@ -297,3 +297,15 @@ def test_every_shape_is_answered_on_the_bundled_store(bundled_store: tuple[Path,
                 or "未能使用" in answer.text
                 or answer.intent in ("advice", "fact", "decline")
             ), (question, answer.text)
+
+
+def test_a_graduation_year_is_experience_by_the_newest_postings_year() -> None:
+    from assistant.planner import _graduation_as_experience
+
+    plan = _graduation_as_experience(plan_of("19 年毕业，我这水平深圳市场值多少钱？"), 2025)
+    assert plan.subjects[0].experience_years == (5, 9)
+    said = [p for p in plan.parts if p.words == "19 年"]
+    assert said and said[0].used and "2019" in said[0].meaning and "6" in said[0].meaning
+    # stated experience wins over a graduation year
+    plan = plan_of("A 2019 graduate with 2 years of experience as a data engineer in Beijing: what should I earn?")
+    assert _graduation_as_experience(plan, 2025).subjects[0].experience_years == (1, 2)

@@ -79,6 +79,7 @@ _SAY = {
         "ranking_row": "a row of the pay-by-experience ranking",
         "feasibility": "whether it will work for you",
         "ability": "your ability",
+        "tracks": "the tracks you name, side by side",
         "competition": "how crowded the market is",
         "learning_path": "how people got started",
         "opinion": "an opinion",
@@ -119,6 +120,7 @@ _SAY = {
         "ranking_row": "按经验排列的薪资中的一行",
         "feasibility": "是否可行",
         "ability": "个人能力",
+        "tracks": "你列出的方向并排比较",
         "competition": "竞争程度",
         "learning_path": "学习路径",
         "opinion": "看法",
@@ -991,6 +993,26 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         for (low, high), words in bands:
             band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
             parts.append(Part(words, _say(lang, "graduate") if (low, high) == (0, 0) else band))
+    track = _cue("track").search(text)
+    if track and not placed and intent not in ("decline", "out_of_scope"):
+        # "data science, algorithm design, web development or security: which track should I follow?": the named
+        # tracks side by side (not the asker's current role), each with the pay and what it asks.
+        current = query.profile.role if query.profile else None
+        tracks: list[Filters] = []
+        alias = _title_alias(text)
+        if alias:
+            tracks.append(Filters(title_terms=alias[1]))
+        for _, _, family in role_spans(text):
+            if family != current and Filters(roles=(family,)) not in tracks:
+                tracks.append(Filters(roles=(family,)))
+        if len(tracks) >= max(2, len(subjects) + 1) or (len(tracks) >= 2 and len(subjects) < 2):
+            keep = subjects[0] if subjects else base
+            subjects = tuple(t.with_(cities=keep.cities, experience_years=keep.experience_years) for t in tracks[:4])
+            intent, measure, compare_kind = "comparison", "salary", "roles"
+            extra += [m for m in ("experience", "education") if m not in extra]
+            titles = {t for s in subjects for t in s.title_terms}
+            parts = [p for p in parts if not p.term or p.term in titles]  # a title read before is no track here
+            parts.append(Part(track.group(0), _say(lang, "tracks")))
     veteran = _cue("veteran").search(text)
     if (veteran and asker.experience is None and measure in ("salary", "pay_position") and len(subjects) == 1
             and subjects[0].experience_years is None):  # fmt: skip

@@ -309,3 +309,12 @@ def test_a_graduation_year_is_experience_by_the_newest_postings_year() -> None:
     # stated experience wins over a graduation year
     plan = plan_of("A 2019 graduate with 2 years of experience as a data engineer in Beijing: what should I earn?")
     assert _graduation_as_experience(plan, 2025).subjects[0].experience_years == (1, 2)
+
+
+def test_choosing_among_named_tracks_compares_them_not_the_current_role() -> None:
+    plan = plan_of("I'm a QA engineer. Data science, web development or cyber security: which track should I follow?")
+    assert plan.intent == "comparison" and len(plan.subjects) >= 3
+    assert not any("qa" in s.roles for s in plan.subjects)
+    assert {"experience", "education"} <= set(plan.extra_measures)
+    plan = plan_of("As a student with placements next year, should I pick data science or software development?")
+    assert all(s.experience_years == (0, 0) for s in plan.subjects)  # a student is measured among entry-level postings

@@ -80,6 +80,7 @@ _SAY = {
         "feasibility": "whether it will work for you",
         "ability": "your ability",
         "tracks": "the tracks you name, side by side",
+        "skill_worth": "how many AI postings still list the skill",
         "competition": "how crowded the market is",
         "learning_path": "how people got started",
         "opinion": "an opinion",
@@ -121,6 +122,7 @@ _SAY = {
         "feasibility": "是否可行",
         "ability": "个人能力",
         "tracks": "你列出的方向并排比较",
+        "skill_worth": "AI岗位中仍要求该技能的比例",
         "competition": "竞争程度",
         "learning_path": "学习路径",
         "opinion": "看法",
@@ -993,6 +995,19 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
         for (low, high), words in bands:
             band = _say(lang, "band_top", low=low) if high >= 99 else _say(lang, "band", low=low, high=high)
             parts.append(Part(words, _say(lang, "graduate") if (low, high) == (0, 0) else band))
+    worth = _cue("skill_worth").search(text)
+    if worth and _learning(text) and query.skills and not placed and intent not in ("decline", "out_of_scope",
+                                                                                  "advice"):  # fmt: skip
+        # "大模型成熟了，学传统 NLP 还有价值吗": the share of AI postings (the LLM ones too) that still list the skill.
+        learnt = [x for x in query.skills if x != _AI_SKILL]
+        learnt = learnt[-1:] if len(learnt) > 1 else learnt  # the skill asked about is named last, after the context
+        if learnt:
+            family = vocab.role_family(learnt[0])
+            others = [r for r in query.roles if r != family]  # "大模型成熟了": within the LLM postings too
+            subjects = tuple(Filters(roles=roles, years=base.years, cities=base.cities, skills=tuple(learnt))
+                             for roles in (AI_FAMILIES, *((r,) for r in others[:2])))  # fmt: skip
+            intent, measure, compare_kind = "figure", "share", "skill_in_role"
+            parts.append(Part(worth.group(0), _say(lang, "skill_worth")))
     track = _cue("track").search(text)
     if track and not placed and intent not in ("decline", "out_of_scope"):
         # "data science, algorithm design, web development or security: which track should I follow?": the named

@@ -318,3 +318,9 @@ def test_choosing_among_named_tracks_compares_them_not_the_current_role() -> Non
     assert {"experience", "education"} <= set(plan.extra_measures)
     plan = plan_of("As a student with placements next year, should I pick data science or software development?")
     assert all(s.experience_years == (0, 0) for s in plan.subjects)  # a student is measured among entry-level postings
+
+
+def test_whether_a_skill_is_still_worth_learning_is_its_share_where_it_is_used() -> None:
+    plan = plan_of("大模型这么火，现在学 NLP 还有价值吗？")
+    assert plan.measure == "share" and plan.subjects[0].skills == ("NLP",)
+    assert any(s.roles == ("llm",) for s in plan.subjects)  # within the LLM postings the question names

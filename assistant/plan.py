@@ -80,6 +80,7 @@ _SAY = {
         "feasibility": "whether it will work for you",
         "ability": "your ability",
         "tracks": "the tracks you name, side by side",
+        "depth": "how much maths the work needs",
         "skill_worth": "how many AI postings still list the skill",
         "competition": "how crowded the market is",
         "learning_path": "how people got started",
@@ -122,6 +123,7 @@ _SAY = {
         "feasibility": "是否可行",
         "ability": "个人能力",
         "tracks": "你列出的方向并排比较",
+        "depth": "需要多少数学",
         "skill_worth": "AI岗位中仍要求该技能的比例",
         "competition": "竞争程度",
         "learning_path": "学习路径",
@@ -872,6 +874,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
                 # "get into a company: data science or software development?": the two tracks side by side.
                 intent, measure, subjects, compare_kind = "comparison", "salary", choice[:2], choice[2]
                 targets, target_skills = (), ()
+                extra += ["education", "experience"]  # what each track asks of someone entering it
             elif not (after.roles or after.skills) and after.companies:
                 # "想进字节": what that company's postings ask for, not a ranking of roles.
                 intent, measure = "figure", "top_skills"
@@ -1078,14 +1081,24 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
             subjects = (first, *(first.with_(cities=(c,)) for c in away))
             intent, measure, compare_kind = "figure", "pay_equivalent", "cities"
             parts.append(Part(equal.group(0), _say(lang, "equivalent")))
+    depth = _cue("depth").search(text)
+    if depth and not placed and intent not in ("decline", "out_of_scope", "advice"):
+        # "can I avoid learning all the maths?", "需要大量前沿数学么": no figure says how deep a skill goes; said first,
+        # then what the named roles' postings ask.
+        parts.append(Part(depth.group(0), _say(lang, "depth"), _data()["plan"]["depth"]["reason"][lang], asked=True))
+        roles = list(dict.fromkeys(r for s in subjects for r in s.roles))
+        if roles:
+            groups = [tuple(roles)] if len(roles) > 3 else [(r,) for r in roles]  # "AI" stays one population
+            subjects = tuple(Filters(roles=g, years=base.years, cities=base.cities) for g in groups)
+            intent, measure, compare_kind = "figure", "top_skills", ""
     for name in ("competition", "learning_path"):
         # "卷算法岗还是…", "is data science over-saturated", "what did your learning path look like": what no figure
         # measures, said first; the figures that bear on it follow.
         hit = _cue(name).search(text)
         if hit and not placed and intent not in ("decline", "out_of_scope"):
             parts.append(Part(hit.group(0), _say(lang, name), _data()["plan"][name]["reason"][lang], asked=True))
-            if name == "learning_path" and intent in ("advice", "fact", "guidance", "figure"):
-                extra.append("target_skills")
+            if name == "learning_path" and intent in ("advice", "fact", "guidance", "figure", "comparison"):
+                extra += ["target_skills", "experience"]  # what the jobs ask, and how many take beginners
     ability = _cue("ability").search(text)
     if ability and intent in ("figure", "guidance", "comparison"):
         # "10 万和 50 万的程序员能力差在哪", "我这水平值多少": ability is not in postings; what they ask is.

@@ -324,3 +324,9 @@ def test_whether_a_skill_is_still_worth_learning_is_its_share_where_it_is_used()
     plan = plan_of("大模型这么火，现在学 NLP 还有价值吗？")
     assert plan.measure == "share" and plan.subjects[0].skills == ("NLP",)
     assert any(s.roles == ("llm",) for s in plan.subjects)  # within the LLM postings the question names
+
+
+def test_how_much_maths_is_said_first_then_the_skills_the_roles_ask() -> None:
+    plan = plan_of("做人工智能真的需要大量前沿数学吗？")
+    assert plan.measure == "top_skills" and plan.subjects[0].roles and not plan.subjects[0].skills
+    assert any(p.asked and not p.used for p in plan.parts)

@@ -134,7 +134,7 @@ def test_profile_gives_advice_and_a_gap_list(page: Any) -> None:
 
 def test_rows_behind_a_figure_download_as_csv(page: Any) -> None:
     answer = _ask(page, "What do NLP engineers earn in Beijing?")
-    n = int(re.search(r"\(n=([\d,]+)\)", answer)[1].replace(",", ""))  # type: ignore[index]
+    n = int(re.search(r"\(n=([\d,]+)[,)]", answer)[1].replace(",", ""))  # type: ignore[index]  # "(n=17, thin evidence)"
     page.click("#figure-pick input")
     page.locator("ul[role=listbox] li").first.click()  # "median monthly pay ..."
     page.wait_for_selector("#rows-csv", state="visible")

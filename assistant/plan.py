@@ -29,7 +29,7 @@ from assistant import vocab
 from assistant.money import AMOUNT, ZH_AMOUNT, amount_value, chinese_number, to_monthly
 from assistant.reading import AskerFacts, Fact, Part, asker_facts, degree_mentions, with_accounting
 from assistant.schema import Filters
-from assistant.understand import Profile, Query, _data, _words, detect_language, mentions, role_spans
+from assistant.understand import Profile, Query, _data, _words, city_groups, detect_language, mentions, role_spans
 
 #: What a plan may say it is (see `Plan`).
 INTENTS = ("figure", "comparison", "trend", "fact", "advice", "guidance", "decline", "out_of_scope")
@@ -293,14 +293,6 @@ def _ai_jobs(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     return base.with_(roles=AI_FAMILIES, skills=skills), [Part(hit.group(0), _say(query.language, "ai_roles"))]
 
 
-def _city_groups(text: str) -> list[tuple[str, list[str]]]:
-    """City groups named in a text ("北上广", "一线城市") with their cities."""
-    groups = {k: v for k, v in _data()["city_groups"].items() if not k.startswith("_")}
-    keys = {vocab.alias_key(k): k for k in groups}
-    return [(hit.group(0), groups[keys[vocab.alias_key(hit.group(0))]])
-            for hit in vocab.alias_pattern(groups).finditer(text)]  # fmt: skip
-
-
 def _ruled_out(query: Query, base: Filters) -> tuple[Filters, list[Part]]:
     """Roles the asker rules out in the same clause as a negation ("not interested in back-end coding", "不想做后端"):
     not a population of the answer, and said so."""
@@ -396,8 +388,8 @@ def _language_jobs(query: Query, base: Filters, pays: bool) -> tuple[Filters, li
         if skill not in table or skill not in query.skills or skill in named:
             continue
         clause = re.split(r"[,，。.;；!！?？\n]", text[:start])[-1] + re.split(r"[,，。;；!！?？\n]", text[start:])[0]
-        after = vocab.alias_pattern(ctx["after"]).match(text[end:].lstrip())
-        if _learning(clause) or (vocab.alias_pattern(ctx["not"]).search(clause) and not after):
+        after = _cue("job_context.after").match(text[end:].lstrip())
+        if _learning(clause) or (_cue("job_context.not").search(clause) and not after):
             continue
         before = re.search(r"(?:^|[\s(（])(?:" + "|".join(map(re.escape, ctx["before"])) + r")\s*$", text[:start], re.I)
         alone = not other_roles and (pays or _asks_pay(text) or query.intent in ("figure", "comparison", "trend"))
@@ -1073,7 +1065,7 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     equal = _cue("equivalent").search(text)
     if equal and len(placed) == 1 and not switching:
         home = [p.name for p in vocab.find_places(text[: equal.start()]) if p.known]
-        home += [c for g, cs in _city_groups(text[: equal.start()]) for c in cs]
+        home += [c for _, _, cs in city_groups(text[: equal.start()]) for c in cs]
         away = [c for c in subjects[0].cities if c not in home] if subjects else []
         if home and away:
             # "长沙拿 7.5k，相当于在北上广拿多少": its position among home postings, the pay at that position elsewhere.

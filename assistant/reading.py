@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from assistant import vocab
@@ -207,6 +207,7 @@ def degree_mentions(text: str) -> list[Fact]:
     return sorted(found, key=lambda f: f.start)
 
 
+@lru_cache(maxsize=1024)  # pure; one question asks for its facts from several rules
 def asker_facts(text: str) -> AskerFacts:
     """What the asker says of themselves, by named rules over the text (see the module docstring)."""
     taken: list[tuple[int, int]] = []

@@ -175,6 +175,18 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk >= 0.3 * (cjk + latin) else "en"
 
 
+@cache
+def _city_group_table() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
+    groups = {k: tuple(v) for k, v in _data()["city_groups"].items() if not k.startswith("_")}
+    return vocab.alias_pattern(groups), {vocab.alias_key(k): v for k, v in groups.items()}
+
+
+def city_groups(text: str) -> list[tuple[str, tuple[int, int], tuple[str, ...]]]:
+    """City groups named in a text ("北上广", "一线城市"): their words, span and cities."""
+    pattern, table = _city_group_table()
+    return [(hit.group(0), hit.span(), table[vocab.alias_key(hit.group(0))]) for hit in pattern.finditer(text)]
+
+
 def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """The text with spans replaced by spaces, so positions stay valid for later matching."""
     chars = list(text)
@@ -204,12 +216,10 @@ def mentions(text: str, companies: tuple[str, ...], strict_case: bool) -> _Menti
         _add(found.companies, lookup[vocab.alias_key(hit.group(0))])
     found.spans += [h.span() for h in hits]
     work = _blank(work, (h.span() for h in hits))  # "北京字节跳动" names a company, not a city filter
-    groups = {k: v for k, v in _data()["city_groups"].items() if not k.startswith("_")}
-    for hit in vocab.alias_pattern(groups).finditer(work):
-        # "北上广", "一线城市": the cities the group names, each a filter of its own.
-        for city in next(v for k, v in groups.items() if vocab.alias_key(k) == vocab.alias_key(hit.group(0))):
+    for _, span, cities in city_groups(work):
+        for city in cities:  # "北上广", "一线城市": the cities the group names, each a filter of its own
             _add(found.cities, city)
-        found.spans.append(hit.span())
+        found.spans.append(span)
     work = _blank(work, (s for s in found.spans))
     for place in vocab.find_places(work):
         _add(found.cities if place.known else found.unknown_places, place.name)

@@ -735,6 +735,9 @@ def make_plan(query: Query, companies: tuple[str, ...] = ()) -> Plan:
     # in a self-description ("民办本科教职…培训值得报吗") is not.
     degree_asked = any(_has("education", c) and _has("requirement", c)
                        for c in re.split(r"[,，。;；!！?？\n]|\.(?!\w)", text))  # fmt: skip
+    if degree_asked and asker.degree is not None and not re.search(r"\bI (?:have|hold|did|got)\b|我是|本人|我", text):
+        # "Is a B.Tech important…? Can I get an ML job if I don't?": the degree is asked about, not held.
+        asker = replace(asker, degree=None)
     if education_asked and degree_asked and not placed and not _asks_pay(text):
         switching = False  # "to work in ML, should I do a PhD?" asks about the degree, not about moving
         intent, measure = ("figure", "education") if intent != "comparison" else (intent, measure)

@@ -330,3 +330,9 @@ def test_how_much_maths_is_said_first_then_the_skills_the_roles_ask() -> None:
     plan = plan_of("做人工智能真的需要大量前沿数学吗？")
     assert plan.measure == "top_skills" and plan.subjects[0].roles and not plan.subjects[0].skills
     assert any(p.asked and not p.used for p in plan.parts)
+
+
+def test_a_degree_asked_about_is_not_the_askers_own() -> None:
+    plan = plan_of("Is a bachelor's degree required for machine learning jobs? Can I get one if I don't have it?")
+    assert plan.asker.degree is None
+    assert plan_of("我本科，做机器学习需要读研吗？").asker.degree is not None  # said of oneself, it is
